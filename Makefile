@@ -1,0 +1,69 @@
+# Two commands on a fresh machine:
+#   make demo   installs everything, builds and starts the local cluster, runs the example suite
+#   make test   installs everything, runs lint, types, layering and the whole test suite
+# Everything is installed from PyPI, the Go module proxy and Debian's packages; nothing else.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test deps system-deps venv cluster-binaries lint type layers unit plugin e2e \
+        benchmarks cluster-up cluster-down clean
+
+demo: deps
+	$(BIN)/pytest -m chaos examples/ -p no:cacheprovider
+
+test: deps lint type layers
+	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider
+
+deps: system-deps venv cluster-binaries
+
+# Debian packages the project needs; installed only when something is missing.
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Builds the cluster's binaries through the Go module proxy into the per-user cache (once per
+# machine; again only when a version in tools/ changes). The cold build takes many minutes.
+cluster-binaries: venv
+	$(BIN)/pytest-chaos cluster build
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+type: venv
+	$(BIN)/mypy
+
+layers: venv
+	$(BIN)/lint-imports
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+plugin: venv
+	$(BIN)/pytest tests/plugin
+
+e2e: deps
+	$(BIN)/pytest tests/e2e
+
+benchmarks: deps
+	$(BIN)/python benchmarks/cluster.py
+
+cluster-up: deps
+	$(BIN)/pytest-chaos cluster up
+
+cluster-down: venv
+	$(BIN)/pytest-chaos cluster down
+
+clean:
+	-$(BIN)/pytest-chaos cluster down
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache

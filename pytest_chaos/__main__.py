@@ -1,0 +1,7 @@
+from __future__ import annotations
+
+import sys
+
+from pytest_chaos.cli import main
+
+sys.exit(main())

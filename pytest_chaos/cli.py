@@ -1,0 +1,114 @@
+"""The ``pytest-chaos`` command: manage the embedded local cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pytest_chaos.errors import ChaosError
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # noqa: T201
+
+
+def _cluster_build(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster import binaries
+
+    for component in binaries.COMPONENTS:
+        if binaries.is_built(component) and not args.force:
+            _say(f"{component.name} {binaries.module_version(component)}: cached in "
+                 f"{binaries.component_dir(component)}")
+            continue
+        binaries.build(component, force=args.force, progress=_say)
+    return 0
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster.local import LocalCluster
+
+    cluster = LocalCluster(args.name)
+    result = cluster.up(nodes=args.nodes, port=args.port, progress=_say, timeout=args.timeout)
+    how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
+    _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
+    print(f"export KUBECONFIG={result.kubeconfig}")  # noqa: T201
+    return 0
+
+
+def _cluster_down(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster.local import LocalCluster
+
+    survivors = LocalCluster(args.name).down()
+    if survivors:
+        _say(f"could not stop pids {survivors}")
+        return 1
+    _say(f"local cluster {args.name!r} is down")
+    return 0
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster.local import LocalCluster
+
+    status = LocalCluster(args.name).status()
+    if not status.exists:
+        print(f"local cluster {args.name!r}: not running ({status.state_dir})")  # noqa: T201
+        if status.orphans:
+            print(f"  orphaned processes: {list(status.orphans)} "  # noqa: T201
+                  "(`pytest-chaos cluster down` stops them)")
+        return 3
+    state = "ready" if status.ready else ("running, not ready" if status.running else "broken")
+    lines = [f"local cluster {args.name!r}: {state}", f"  server:     {status.server}",
+             f"  kubeconfig: {status.state_dir / 'kubeconfig'}"]
+    for component in status.components:
+        lines.append(f"  {component.component:<24} pid {component.pid:<8} "
+                     f"{'running' if component.running else 'NOT RUNNING'}  log {component.log}")
+    if status.orphans:
+        lines.append(f"  orphaned processes: {list(status.orphans)}")
+    print("\n".join(lines))  # noqa: T201
+    return 0 if status.ready else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``pytest-chaos`` command."""
+    parser = argparse.ArgumentParser(prog="pytest-chaos", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    cluster = commands.add_parser("cluster", help="the embedded local Kubernetes cluster")
+    verbs = cluster.add_subparsers(dest="verb", required=True)
+
+    build = verbs.add_parser("build", help="build the cluster's binaries (cached per machine)")
+    build.add_argument("--force", action="store_true", help="rebuild even when cached")
+    build.set_defaults(func=_cluster_build)
+
+    up = verbs.add_parser("up", help="start the local cluster (or reuse a running one)")
+    up.add_argument("--nodes", type=int, default=3, help="number of fake nodes (default 3)")
+    up.add_argument("--port", type=int, default=None,
+                    help="preferred API server port (another is picked when it is busy)")
+    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
+    up.set_defaults(func=_cluster_up)
+
+    down = verbs.add_parser("down", help="stop the local cluster and remove its state")
+    down.set_defaults(func=_cluster_down)
+
+    status = verbs.add_parser("status", help="say what runs")
+    status.set_defaults(func=_cluster_status)
+    for sub in (up, down, status):
+        sub.add_argument("--name", default="local", help="cluster name (default: local)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; errors print one clear message and exit with 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ChaosError as exc:
+        _say(f"pytest-chaos: error: {exc}")
+        return 1
+    except KeyboardInterrupt:
+        _say("pytest-chaos: interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

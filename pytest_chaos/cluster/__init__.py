@@ -1,0 +1,92 @@
+"""Cluster providers: where the cluster under test comes from.
+
+* ``existing``: a kubeconfig and context as given; never creates or deletes a cluster.
+* ``local``: the embedded cluster (etcd, kube-apiserver, controllers, kwok fake nodes), started
+  on demand and stopped at the end of the session only when this session started it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from pytest_chaos.errors import ClusterError
+from pytest_chaos.settings import Settings, default_kubeconfig
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterHandle:
+    """How to reach the cluster under test."""
+
+    provider: str
+    kubeconfig: Path
+    context: str | None
+    description: str
+
+
+class ClusterProvider(Protocol):
+    """Brings up (or finds) a cluster for a session and releases it afterwards."""
+
+    def acquire(self) -> ClusterHandle:
+        """Return a reachable cluster, starting it if this provider does that."""
+        ...
+
+    def release(self) -> None:
+        """Undo what acquire started (nothing for a cluster this provider did not start)."""
+        ...
+
+
+class ExistingCluster:
+    """A cluster the user already has: kubeconfig + context, never created or deleted."""
+
+    def __init__(self, kubeconfig: Path | None, context: str | None) -> None:
+        """Use kubeconfig (default: $KUBECONFIG or ~/.kube/config) and context."""
+        self.kubeconfig = kubeconfig
+        self.context = context
+
+    def acquire(self) -> ClusterHandle:
+        """Find the kubeconfig; raise ClusterError naming what is missing."""
+        path = self.kubeconfig or default_kubeconfig()
+        if path is None:
+            raise ClusterError(
+                "--chaos-cluster=existing needs a kubeconfig: pass --chaos-kubeconfig, set "
+                "KUBECONFIG, or use --chaos-cluster=local for the embedded cluster"
+            )
+        return ClusterHandle("existing", path, self.context, f"existing cluster ({path})")
+
+    def release(self) -> None:
+        """Nothing to undo: an existing cluster is never created or deleted."""
+
+
+class LocalClusterProvider:
+    """The embedded local cluster, started if needed and stopped only if we started it."""
+
+    def __init__(self, name: str, nodes: int) -> None:
+        """Address the local cluster called name with nodes fake nodes."""
+        from pytest_chaos.cluster.local import LocalCluster
+
+        self.cluster = LocalCluster(name)
+        self.nodes = nodes
+        self.started = False
+
+    def acquire(self) -> ClusterHandle:
+        """Start the local cluster, or reuse the one already running."""
+        result = self.cluster.up(nodes=self.nodes)
+        self.started = not result.reused
+        how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
+        return ClusterHandle("local", result.kubeconfig, result.context,
+                             f"local cluster {self.cluster.name!r} ({how}, {result.server})")
+
+    def release(self) -> None:
+        """Stop the cluster when this session started it."""
+        if self.started:
+            self.cluster.down()
+            self.started = False
+
+
+def provider_for(settings: Settings) -> ClusterProvider:
+    """The provider the settings ask for."""
+    if settings.cluster == "local":
+        return LocalClusterProvider(settings.local_name, settings.local_nodes)
+    return ExistingCluster(settings.kubeconfig, settings.context)

@@ -1,0 +1,416 @@
+"""The embedded local cluster: etcd, kube-apiserver, controllers, scheduler and kwok fake nodes.
+
+Real API semantics without Docker: the controllers recreate pods, enforce PodDisruptionBudgets on
+eviction and collect garbage; kwok keeps the fake nodes Ready and their pods Running. Everything a
+cluster owns lives in its state directory (certificates, kubeconfig, etcd data, one log per
+component, ``cluster.json`` with the pid and start time of every process), so any process can find,
+reuse or stop it. ``up`` is idempotent; a cluster left stale by a killed run is cleaned up first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_chaos.cluster import binaries, pki, processes
+from pytest_chaos.cluster.processes import ProcessRecord
+from pytest_chaos.errors import ClusterError
+
+Progress = Callable[[str], None]
+
+DEFAULT_NAME = "local"
+DEFAULT_NODES = 3
+ZONE_LABEL = "topology.kubernetes.io/zone"
+KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.1/16"
+
+#: Start order; each later component needs the ones before it.
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+_STATE_FILE = "cluster.json"
+
+
+def state_root() -> Path:
+    """Where clusters keep their state: ``$PYTEST_CHAOS_STATE_DIR`` or the user state dir."""
+    explicit = os.environ.get("PYTEST_CHAOS_STATE_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "pytest-chaos" / "clusters"
+
+
+def context_name(name: str) -> str:
+    """The kubeconfig context of the local cluster called name."""
+    return f"pytest-chaos-{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class UpResult:
+    """What ``up`` did: where to connect, and whether an existing cluster was reused."""
+
+    kubeconfig: Path
+    context: str
+    server: str
+    reused: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentStatus:
+    """One component's process as recorded and as found."""
+
+    component: str
+    pid: int
+    running: bool
+    log: str
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What runs for a local cluster."""
+
+    name: str
+    state_dir: Path
+    exists: bool
+    components: tuple[ComponentStatus, ...] = ()
+    server: str | None = None
+    ready: bool = False
+    orphans: tuple[int, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """True when every component of a recorded cluster runs."""
+        return self.exists and bool(self.components) and all(c.running for c in self.components)
+
+
+@dataclass
+class _State:
+    name: str
+    ports: dict[str, int]
+    nodes: int
+    processes: list[ProcessRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ports": self.ports, "nodes": self.nodes,
+                "processes": [p.to_json() for p in self.processes]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> _State:
+        return cls(name=str(data["name"]), ports={k: int(v) for k, v in data["ports"].items()},
+                   nodes=int(data["nodes"]),
+                   processes=[ProcessRecord.from_json(p) for p in data["processes"]])
+
+
+class LocalCluster:
+    """One named local cluster and its state directory."""
+
+    def __init__(self, name: str = DEFAULT_NAME, *, root: Path | None = None) -> None:
+        """Address the local cluster called name (under root, default :func:`state_root`)."""
+        if not name or not all(ch.isalnum() or ch in "-_" for ch in name):
+            raise ClusterError(f"invalid local cluster name {name!r}: use letters, digits, - or _")
+        self.name = name
+        self.root = root or state_root()
+        self.state_dir = self.root / name
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig written by ``up``."""
+        return self.state_dir / "kubeconfig"
+
+    @property
+    def context(self) -> str:
+        """The kubeconfig context name of this cluster."""
+        return context_name(self.name)
+
+    # ------------------------------------------------------------------ public verbs
+
+    def up(self, *, nodes: int = DEFAULT_NODES, port: int | None = None,
+           progress: Progress | None = None, timeout: float = 120.0) -> UpResult:
+        """Start the cluster, or reuse it when it already runs healthy."""
+        say = progress or (lambda _message: None)
+        if nodes < 1:
+            raise ClusterError(f"nodes={nodes}: a local cluster needs at least 1 node")
+        started = time.monotonic()
+        with self._lock():
+            state = self._read_state()
+            if state is not None and self._healthy(state):
+                say(f"reusing the running local cluster {self.name!r} ({self.state_dir})")
+                server = self._server(state)
+                return UpResult(self.kubeconfig, self.context, server, True,
+                                time.monotonic() - started)
+            notes = list(self._clean_stale(state, say))
+            binaries_by_name = {name: binaries.binary(name) for name in
+                                ("etcd", "kube-apiserver", "kube-controller-manager",
+                                 "kube-scheduler", "kwok", "istio-crds.yaml")}
+            api_port, taken = processes.free_port(port)
+            if taken:
+                notes.append(f"port {port} is busy; the API server listens on {api_port} instead")
+                say(notes[-1])
+            ports = {"apiserver": api_port}
+            for component in ("etcd-client", "etcd-peer", "controller-manager", "scheduler",
+                              "kwok"):
+                ports[component] = processes.free_port()[0]
+            state = _State(name=self.name, ports=ports, nodes=nodes)
+            try:
+                self._start(state, binaries_by_name, say, deadline=started + timeout)
+            except BaseException:
+                self._stop(state)
+                raise
+            return UpResult(self.kubeconfig, self.context, self._server(state), False,
+                            time.monotonic() - started, tuple(notes))
+
+    def down(self) -> list[int]:
+        """Stop every process of this cluster and remove its state; return pids that survived."""
+        with self._lock():
+            state = self._read_state()
+            return self._stop(state)
+
+    def status(self) -> Status:
+        """What runs, without changing anything."""
+        state = self._read_state()
+        orphans = tuple(self._orphans(state))
+        if state is None:
+            return Status(self.name, self.state_dir, exists=False, orphans=orphans)
+        components = tuple(
+            ComponentStatus(p.component, p.pid, processes.is_running(p), p.log)
+            for p in state.processes
+        )
+        server = self._server(state)
+        ready = all(c.running for c in components) and self._readyz(state)
+        return Status(self.name, self.state_dir, True, components, server, ready, orphans)
+
+    # ------------------------------------------------------------------ state and locking
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / f".{self.name}.lock").open("w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read_state(self) -> _State | None:
+        path = self.state_dir / _STATE_FILE
+        try:
+            return _State.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def _write_state(self, state: _State) -> None:
+        path = self.state_dir / _STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state.to_json(), indent=2))
+        tmp.replace(path)
+
+    def _server(self, state: _State) -> str:
+        return f"https://127.0.0.1:{state.ports['apiserver']}"
+
+    def _orphans(self, state: _State | None) -> list[int]:
+        recorded = {p.pid for p in state.processes if processes.is_running(p)} if state else set()
+        return processes.find_orphans(str(self.state_dir) + "/", exclude=recorded)
+
+    def _healthy(self, state: _State) -> bool:
+        return (
+            len(state.processes) == len(COMPONENTS)
+            and all(processes.is_running(p) for p in state.processes)
+            and self.kubeconfig.is_file()
+            and self._readyz(state)
+        )
+
+    def _clean_stale(self, state: _State | None, say: Progress) -> Iterator[str]:
+        leftovers = [p.pid for p in state.processes if processes.is_running(p)] if state else []
+        orphans = self._orphans(state)
+        if leftovers or orphans or self.state_dir.exists():
+            what = []
+            if leftovers:
+                what.append(f"{len(leftovers)} process(es) of an unhealthy cluster")
+            if orphans:
+                what.append(f"{len(orphans)} orphaned process(es) of a killed run")
+            if not what:
+                what.append("a stale state directory")
+            message = f"cleaning up {' and '.join(what)} in {self.state_dir}"
+            say(message)
+            yield message
+            survivors = processes.terminate([*leftovers, *orphans])
+            if survivors:
+                raise ClusterError(f"could not stop pids {survivors} of a stale cluster in "
+                                   f"{self.state_dir}; stop them by hand, then retry")
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+
+    def _stop(self, state: _State | None) -> list[int]:
+        pids = [p.pid for p in reversed(state.processes) if processes.is_running(p)] if state else []
+        pids += [pid for pid in self._orphans(state) if pid not in pids]
+        survivors = processes.terminate(pids)
+        if not survivors:
+            shutil.rmtree(self.state_dir, ignore_errors=True)
+        return survivors
+
+    # ------------------------------------------------------------------ starting
+
+    def _start(self, state: _State, bins: dict[str, Path], say: Progress, *,
+               deadline: float) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        logs = self.state_dir / "logs"
+        say(f"starting local cluster {self.name!r} in {self.state_dir}")
+        certs = pki.create(self.state_dir / "pki")
+        self._write_kubeconfig(state, certs)
+        self._write_state(state)
+
+        def start(component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+            record = processes.spawn(component, argv, logs / f"{component}.log", env=env,
+                                     cwd=self.state_dir)
+            state.processes.append(record)
+            self._write_state(state)
+
+        p = state.ports
+        start("etcd", [
+            str(bins["etcd"]), "--name=local", f"--data-dir={self.state_dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{p['etcd-client']}",
+            f"--advertise-client-urls=http://127.0.0.1:{p['etcd-client']}",
+            f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+            f"--initial-cluster=local=http://127.0.0.1:{p['etcd-peer']}",
+            "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
+            "--log-level=warn", "--listen-metrics-urls=",
+        ])
+        start("kube-apiserver", [
+            str(bins["kube-apiserver"]),
+            f"--etcd-servers=http://127.0.0.1:{p['etcd-client']}",
+            "--bind-address=127.0.0.1", f"--secure-port={p['apiserver']}",
+            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
+            f"--tls-cert-file={certs.serving_cert}", f"--tls-private-key-file={certs.serving_key}",
+            f"--client-ca-file={certs.ca_cert}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={certs.service_account_pub}",
+            f"--service-account-signing-key-file={certs.service_account_key}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
+            f"--kubelet-client-certificate={certs.admin_cert}",
+            f"--kubelet-client-key={certs.admin_key}",
+            # The aggregation layer's front-proxy settings; without them every component logs
+            # "missing content for CA bundle" errors.
+            f"--requestheader-client-ca-file={certs.ca_cert}",
+            "--requestheader-allowed-names=", "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={certs.admin_cert}",
+            f"--proxy-client-key-file={certs.admin_key}",
+            "--profiling=false",
+        ])
+        say("waiting for kube-apiserver /readyz")
+        self._wait_apiserver(state, deadline)
+        kubeconfig = str(self.kubeconfig)
+        start("kube-controller-manager", [
+            str(bins["kube-controller-manager"]), f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}",
+            "--leader-elect=false", "--use-service-account-credentials=false",
+            f"--service-account-private-key-file={certs.service_account_key}",
+            f"--root-ca-file={certs.ca_cert}",
+            f"--cluster-signing-cert-file={certs.ca_cert}",
+            f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
+            "--kube-api-qps=200", "--kube-api-burst=400", "--profiling=false",
+        ])
+        start("kube-scheduler", [
+            str(bins["kube-scheduler"]), f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
+            "--leader-elect=false", "--profiling=false",
+        ])
+        kwok_home = self.state_dir / "kwok"
+        kwok_home.mkdir(exist_ok=True)
+        (kwok_home / "kwok.yaml").write_text("")
+        start("kwok", [
+            str(bins["kwok"]), f"--kubeconfig={kubeconfig}",
+            f"--config={kwok_home / 'kwok.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+            f"--cidr={POD_CIDR}", "--node-ip=10.0.0.1",
+            f"--server-address=127.0.0.1:{p['kwok']}",
+        ], env={**os.environ, "KWOK_WORKDIR": str(kwok_home), "HOME": str(kwok_home)})
+        self._bootstrap(state, bins["istio-crds.yaml"], say, deadline)
+        say(f"local cluster {self.name!r} is ready")
+
+    def _write_kubeconfig(self, state: _State, certs: pki.Pki) -> None:
+        import yaml
+
+        config = {
+            "apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": [{"name": self.context, "cluster": {
+                "server": self._server(state), "certificate-authority": str(certs.ca_cert)}}],
+            "users": [{"name": self.context, "user": {
+                "client-certificate": str(certs.admin_cert), "client-key": str(certs.admin_key)}}],
+            "contexts": [{"name": self.context, "context": {
+                "cluster": self.context, "user": self.context, "namespace": "default"}}],
+            "current-context": self.context,
+        }
+        self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
+        os.chmod(self.kubeconfig, 0o600)
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        certs = pki.Pki(self.state_dir / "pki")
+        context = ssl.create_default_context(cafile=str(certs.ca_cert))
+        context.load_cert_chain(str(certs.admin_cert), str(certs.admin_key))
+        return context
+
+    def _readyz(self, state: _State) -> bool:
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - our own https URL
+                f"{self._server(state)}/readyz", context=self._ssl_context(), timeout=3
+            ) as response:
+                return bool(response.status == 200)
+        except (OSError, ssl.SSLError, urllib.error.URLError):
+            return False
+
+    def _wait_apiserver(self, state: _State, deadline: float) -> None:
+        # Nothing can be watched before the API server serves: a deadline-bounded poll of
+        # /readyz, which also fails fast when etcd or the API server has exited.
+        while time.monotonic() < deadline:
+            for record in state.processes:
+                processes.raise_if_exited(record, "the API server was starting")
+            if self._readyz(state):
+                return
+            time.sleep(0.1)
+        apiserver = next(r for r in state.processes if r.component == "kube-apiserver")
+        raise ClusterError(f"kube-apiserver was not ready within the deadline; the last lines "
+                           f"of {apiserver.log}:\n{processes.log_tail(apiserver.log)}")
+
+    def _bootstrap(self, state: _State, istio_crds: Path, say: Progress, deadline: float) -> None:
+        from pytest_chaos.cluster import bootstrap
+        from pytest_chaos.kube import Kube
+
+        kube = Kube.from_kubeconfig(self.kubeconfig, self.context)
+        try:
+            def alive() -> None:
+                for record in state.processes:
+                    processes.raise_if_exited(record, "the cluster was starting")
+
+            version = kube.server_version()
+            say(f"installing Istio CRDs and {state.nodes} kwok node(s)")
+            bootstrap.install_crds(kube, istio_crds)
+            bootstrap.create_nodes(kube, state.nodes, kubelet_version=version)
+            bootstrap.wait_ready(
+                kube, state.nodes, deadline=deadline, alive=alive, say=say,
+                health_ports={"kube-controller-manager": state.ports["controller-manager"],
+                              "kube-scheduler": state.ports["scheduler"]},
+            )
+        finally:
+            kube.close()

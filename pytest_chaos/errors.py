@@ -1,0 +1,43 @@
+"""Exceptions raised by pytest-chaos.
+
+The tree::
+
+    ChaosError
+    ├── ChaosConfigError   a bad option, ini value or marker argument (pytest exits with code 4)
+    ├── SafetyError        refused: a context or namespace outside the allow-lists
+    ├── ClusterError       a cluster provider could not build, start, reach or stop a cluster
+    │   └── BinaryMissingError   a cluster binary is absent or broken (says how to rebuild it)
+    └── WaitTimeout        a watched condition did not hold in time (also a TimeoutError)
+
+Every message follows one template: what went wrong, where, and how to fix it.
+"""
+
+from __future__ import annotations
+
+
+class ChaosError(Exception):
+    """Base class of every error pytest-chaos raises on purpose."""
+
+
+class ChaosConfigError(ChaosError):
+    """An option, ini value, environment variable or marker argument is invalid."""
+
+
+class SafetyError(ChaosError):
+    """pytest-chaos refused to touch something outside the allow-lists."""
+
+
+class ClusterError(ChaosError):
+    """A cluster could not be built, started, reached or stopped."""
+
+
+class BinaryMissingError(ClusterError):
+    """A binary of the local cluster is missing or does not run."""
+
+
+class WaitTimeout(ChaosError, TimeoutError):
+    """A watched condition did not hold within its deadline; carries the last state seen."""
+
+    def __init__(self, message: str, last_seen: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.last_seen = last_seen or []

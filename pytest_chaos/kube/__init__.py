@@ -1,0 +1,107 @@
+"""Typed access to one Kubernetes cluster, built without touching process-wide client state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from kubernetes import client
+
+
+@dataclass(slots=False)
+class Kube:
+    """The cluster under test: an API client and typed API accessors.
+
+    Built with ``persist_config=False`` so the user's kubeconfig is never rewritten, and with its
+    own ``ApiClient`` so the ``kubernetes`` package's default configuration is never touched.
+    """
+
+    kubeconfig: Path
+    context: str
+    api_client: client.ApiClient = field(repr=False)
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: Path | str, context: str | None = None) -> Kube:
+        """Connect with the given kubeconfig file and context (its current context if None)."""
+        from kubernetes import config
+
+        path = Path(kubeconfig)
+        contexts, current = config.list_kube_config_contexts(config_file=str(path))
+        chosen = context or current["name"]
+        if chosen not in {c["name"] for c in contexts}:
+            from pytest_chaos.errors import ClusterError
+
+            names = ", ".join(sorted(c["name"] for c in contexts)) or "none"
+            raise ClusterError(f"context {chosen!r} is not in {path} (contexts there: {names})")
+        api_client = config.new_client_from_config(
+            config_file=str(path), context=chosen, persist_config=False
+        )
+        return cls(kubeconfig=path, context=chosen, api_client=api_client)
+
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        """core/v1: pods, nodes, namespaces, services, events."""
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
+
+    @cached_property
+    def apps(self) -> client.AppsV1Api:
+        """apps/v1: deployments, statefulsets, replicasets, daemonsets."""
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api_client)
+
+    @cached_property
+    def policy(self) -> client.PolicyV1Api:
+        """policy/v1: PodDisruptionBudgets."""
+        from kubernetes import client
+
+        return client.PolicyV1Api(self.api_client)
+
+    @cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        """Custom resources, e.g. Istio VirtualServices."""
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client)
+
+    @cached_property
+    def extensions(self) -> client.ApiextensionsV1Api:
+        """apiextensions.k8s.io/v1: CustomResourceDefinitions."""
+        from kubernetes import client
+
+        return client.ApiextensionsV1Api(self.api_client)
+
+    @cached_property
+    def version(self) -> client.VersionApi:
+        """The API server's /version."""
+        from kubernetes import client
+
+        return client.VersionApi(self.api_client)
+
+    def server_version(self) -> str:
+        """The API server's gitVersion, e.g. ``v1.32.5``."""
+        from pytest_chaos.kube.retry import call
+
+        return str(call(self.version.get_code).git_version)
+
+    def wait(self, list_fn: Callable[..., Any], condition: Callable[[list[Any]], bool], *,
+             within: float, what: str, **list_kwargs: Any) -> list[Any]:
+        """Watch the objects list_fn lists until condition(objects) holds; return them.
+
+        Example: ``kube.wait(partial(kube.core.list_namespaced_pod, "shop"),
+        lambda pods: len(pods) == 2, within=30, what="2 pods", label_selector="app=web")``.
+        Raises WaitTimeout (with the last objects seen) after within seconds.
+        """
+        from pytest_chaos.kube.watching import wait_until
+
+        return wait_until(list_fn, condition, within=within, what=what, **list_kwargs)
+
+    def close(self) -> None:
+        """Release the client's connection pool."""
+        self.api_client.close()

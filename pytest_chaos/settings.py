@@ -1,0 +1,135 @@
+"""One frozen Settings object, resolved once from CLI > environment > ini > default.
+
+Every option is declared once in OPTIONS; ``plugin.py`` registers them (a ``--chaos-*`` flag and a
+``chaos_*`` ini key each) and :func:`resolve` turns them into Settings. An invalid value raises
+ChaosConfigError naming the option and where the value came from.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pytest_chaos.errors import ChaosConfigError
+
+ClusterKind = Literal["existing", "local"]
+CLUSTER_KINDS: tuple[str, ...] = ("existing", "local", "kind")
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One setting: its flag, ini key, environment variable and help."""
+
+    name: str
+    help: str
+    default: str | None = None
+    choices: tuple[str, ...] | None = None
+
+    @property
+    def flag(self) -> str:
+        """The command-line flag, e.g. ``--chaos-cluster``."""
+        return "--chaos-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        """The ini key, e.g. ``chaos_cluster``."""
+        return "chaos_" + self.name
+
+    @property
+    def env(self) -> str:
+        """The environment variable, e.g. ``PYTEST_CHAOS_CLUSTER``."""
+        return "PYTEST_CHAOS_" + self.name.upper()
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination."""
+        return "chaos_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("cluster", "which cluster to test against: existing (a kubeconfig), local (the "
+           "embedded cluster) or kind; default: existing when a kubeconfig is found, else local",
+           choices=CLUSTER_KINDS),
+    Option("kubeconfig", "kubeconfig file of an existing cluster (default: $KUBECONFIG, then "
+           "~/.kube/config)"),
+    Option("context", "kubeconfig context to use (default: the kubeconfig's current context)"),
+    Option("local_name", "name of the embedded local cluster to start or reuse", default="local"),
+    Option("local_nodes", "number of fake nodes of the embedded local cluster", default="3"),
+)
+
+
+class _ConfigLike(Protocol):
+    def getoption(self, name: str) -> Any: ...  # noqa: D102
+
+    def getini(self, name: str) -> Any: ...  # noqa: D102
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The resolved chaos settings of one pytest run."""
+
+    cluster: ClusterKind
+    kubeconfig: Path | None
+    context: str | None
+    local_name: str
+    local_nodes: int
+
+
+def _raw(config: _ConfigLike, option: Option) -> tuple[str | None, str]:
+    value = config.getoption(option.dest)
+    if value is not None:
+        return str(value), option.flag
+    env = os.environ.get(option.env)
+    if env:
+        return env, f"environment variable {option.env}"
+    ini = config.getini(option.ini)
+    if ini:
+        return str(ini), f"ini key {option.ini}"
+    return option.default, "default"
+
+
+def default_kubeconfig() -> Path | None:
+    """The kubeconfig kubectl would use: the first file of $KUBECONFIG, then ~/.kube/config."""
+    for candidate in os.environ.get("KUBECONFIG", "").split(os.pathsep):
+        if candidate and Path(candidate).expanduser().is_file():
+            return Path(candidate).expanduser()
+    home = Path("~/.kube/config").expanduser()
+    return home if home.is_file() else None
+
+
+def resolve(config: _ConfigLike) -> Settings:
+    """Build Settings from a pytest config; raise ChaosConfigError naming option and source."""
+    raw = {o.name: _raw(config, o) for o in OPTIONS}
+    for option in OPTIONS:
+        value, source = raw[option.name]
+        if option.choices and value is not None and value not in option.choices:
+            raise ChaosConfigError(f"{option.flag}: invalid value {value!r} from {source}; "
+                                   f"choose one of {', '.join(option.choices)}")
+    kubeconfig_value, kubeconfig_source = raw["kubeconfig"]
+    kubeconfig = Path(kubeconfig_value).expanduser() if kubeconfig_value else None
+    if kubeconfig is not None and not kubeconfig.is_file():
+        raise ChaosConfigError(f"--chaos-kubeconfig: {kubeconfig} (from {kubeconfig_source}) "
+                               "is not a file")
+    cluster_value = raw["cluster"][0]
+    if cluster_value is None:
+        cluster_value = "existing" if (kubeconfig or default_kubeconfig()) else "local"
+    if cluster_value == "kind":
+        raise ChaosConfigError("--chaos-cluster=kind is not available yet (it needs a Docker "
+                               "engine); use --chaos-cluster=local for the embedded cluster")
+    nodes_value, nodes_source = raw["local_nodes"]
+    try:
+        nodes = int(nodes_value or "3")
+        if nodes < 1:
+            raise ValueError
+    except ValueError:
+        raise ChaosConfigError(f"--chaos-local-nodes: {nodes_value!r} from {nodes_source} is not "
+                               "a positive whole number") from None
+    return Settings(
+        cluster="local" if cluster_value == "local" else "existing",
+        kubeconfig=kubeconfig,
+        context=raw["context"][0],
+        local_name=raw["local_name"][0] or "local",
+        local_nodes=nodes,
+    )
