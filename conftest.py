@@ -7,6 +7,7 @@ loop over the unit and plugin tests.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -18,12 +19,22 @@ CLUSTER_DIRS = (ROOT / "tests" / "e2e", ROOT / "examples")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--no-cluster", action="store_true",
-                     help="deselect the tests that need a Kubernetes cluster")
+    parser.addoption(
+        "--no-cluster",
+        action="store_true",
+        help="deselect the tests that need a Kubernetes cluster",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: needs a real Kubernetes API server")
+    # pytester points HOME at a temporary directory; keep the per-user binary cache and cluster
+    # state where they are, so nested runs find the built binaries and the session's cluster.
+    from pytest_chaos.cluster.binaries import cache_root
+    from pytest_chaos.cluster.local import state_root
+
+    os.environ.setdefault("PYTEST_CHAOS_CACHE_DIR", str(cache_root()))
+    os.environ.setdefault("PYTEST_CHAOS_STATE_DIR", str(state_root()))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -10,7 +10,7 @@ from pytest_chaos.errors import ChaosError
 
 
 def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)  # noqa: T201
+    print(message, file=sys.stderr, flush=True)
 
 
 def _cluster_build(args: argparse.Namespace) -> int:
@@ -18,8 +18,10 @@ def _cluster_build(args: argparse.Namespace) -> int:
 
     for component in binaries.COMPONENTS:
         if binaries.is_built(component) and not args.force:
-            _say(f"{component.name} {binaries.module_version(component)}: cached in "
-                 f"{binaries.component_dir(component)}")
+            _say(
+                f"{component.name} {binaries.module_version(component)}: cached in "
+                f"{binaries.component_dir(component)}"
+            )
             continue
         binaries.build(component, force=args.force, progress=_say)
     return 0
@@ -32,7 +34,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
     result = cluster.up(nodes=args.nodes, port=args.port, progress=_say, timeout=args.timeout)
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
-    print(f"export KUBECONFIG={result.kubeconfig}")  # noqa: T201
+    print(f"export KUBECONFIG={result.kubeconfig}")
     return 0
 
 
@@ -52,20 +54,27 @@ def _cluster_status(args: argparse.Namespace) -> int:
 
     status = LocalCluster(args.name).status()
     if not status.exists:
-        print(f"local cluster {args.name!r}: not running ({status.state_dir})")  # noqa: T201
+        print(f"local cluster {args.name!r}: not running ({status.state_dir})")
         if status.orphans:
-            print(f"  orphaned processes: {list(status.orphans)} "  # noqa: T201
-                  "(`pytest-chaos cluster down` stops them)")
+            print(
+                f"  orphaned processes: {list(status.orphans)} "
+                "(`pytest-chaos cluster down` stops them)"
+            )
         return 3
     state = "ready" if status.ready else ("running, not ready" if status.running else "broken")
-    lines = [f"local cluster {args.name!r}: {state}", f"  server:     {status.server}",
-             f"  kubeconfig: {status.state_dir / 'kubeconfig'}"]
-    for component in status.components:
-        lines.append(f"  {component.component:<24} pid {component.pid:<8} "
-                     f"{'running' if component.running else 'NOT RUNNING'}  log {component.log}")
+    lines = [
+        f"local cluster {args.name!r}: {state}",
+        f"  server:     {status.server}",
+        f"  kubeconfig: {status.state_dir / 'kubeconfig'}",
+    ]
+    lines += [
+        f"  {c.component:<24} pid {c.pid:<8} {'running' if c.running else 'NOT RUNNING'}  "
+        f"log {c.log}"
+        for c in status.components
+    ]
     if status.orphans:
         lines.append(f"  orphaned processes: {list(status.orphans)}")
-    print("\n".join(lines))  # noqa: T201
+    print("\n".join(lines))
     return 0 if status.ready else 1
 
 
@@ -82,8 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = verbs.add_parser("up", help="start the local cluster (or reuse a running one)")
     up.add_argument("--nodes", type=int, default=3, help="number of fake nodes (default 3)")
-    up.add_argument("--port", type=int, default=None,
-                    help="preferred API server port (another is picked when it is busy)")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="preferred API server port (another is picked when it is busy)",
+    )
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
     up.set_defaults(func=_cluster_up)
 

@@ -35,7 +35,7 @@ class BinaryMissingError(ClusterError):
     """A binary of the local cluster is missing or does not run."""
 
 
-class WaitTimeout(ChaosError, TimeoutError):
+class WaitTimeout(ChaosError, TimeoutError):  # noqa: N818 - reads as the event it is
     """A watched condition did not hold within its deadline; carries the last state seen."""
 
     def __init__(self, message: str, last_seen: list[object] | None = None) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import functools
 import secrets
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+from pytest_chaos.settings import SETTINGS_KEY, Settings
 
 if TYPE_CHECKING:
     from pytest_chaos.cluster import ClusterHandle
@@ -17,9 +19,7 @@ if TYPE_CHECKING:
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pytest-chaos"}
 
 
-def _settings(config: pytest.Config):  # type: ignore[no-untyped-def]  # noqa: ANN202
-    from pytest_chaos.plugin import SETTINGS_KEY
-
+def _settings(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS_KEY]
 
 
@@ -59,15 +59,20 @@ def chaos_namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]
     from pytest_chaos.kube.retry import call
 
     name = f"chaos-{secrets.token_hex(4)}"
-    body = {"metadata": {"name": name,
-                         "labels": {**MANAGED_BY, "chaos.pytest.dev/test": _label(request)}}}
+    body: Any = {
+        "metadata": {
+            "name": name,
+            "labels": {**MANAGED_BY, "chaos.pytest.dev/test": _label(request)},
+        }
+    }
     call(kube.core.create_namespace, body)
     try:
         # Pods are refused until the service-account controller has made "default".
         kube.wait(
             functools.partial(kube.core.list_namespaced_service_account, name),
             lambda accounts: any(a.metadata.name == "default" for a in accounts),
-            within=60, what=f"ServiceAccount {name}/default",
+            within=60,
+            what=f"ServiceAccount {name}/default",
         )
         yield name
     finally:

@@ -10,11 +10,9 @@ import pytest
 
 from pytest_chaos.errors import ChaosConfigError
 from pytest_chaos.fixtures import chaos_cluster, chaos_namespace, kube
-from pytest_chaos.settings import OPTIONS, Settings, resolve
+from pytest_chaos.settings import OPTIONS, SETTINGS_KEY, resolve
 
 __all__ = ["chaos_cluster", "chaos_namespace", "kube"]
-
-SETTINGS_KEY = pytest.StashKey[Settings]()
 
 MARKERS = ("chaos: a resilience (chaos) test; selected with `pytest -m chaos`",)
 
@@ -23,8 +21,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register every ``--chaos-*`` option and its ``chaos_*`` ini key once."""
     group = parser.getgroup("chaos", "resilience (chaos) testing on Kubernetes")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=option.dest, default=None, help=option.help,
-                        choices=option.choices)
+        group.addoption(
+            option.flag, dest=option.dest, default=None, help=option.help, choices=option.choices
+        )
         parser.addini(option.ini, help=option.help, default=None)
 
 
@@ -51,7 +50,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: object, error: object) -> None:
-    """xdist controller: remember a local cluster a worker started, to stop it at the end."""
+    """Xdist controller: remember a local cluster a worker started, to stop it at the end."""
     output = getattr(node, "workeroutput", {})
     name = output.get("chaos_started_local")
     if name:
@@ -64,9 +63,8 @@ _STARTED_KEY = pytest.StashKey[set[str]]()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """xdist controller: stop the local cluster a worker started (workers leave it running)."""
+    """Xdist controller: stop the local cluster a worker started (workers leave it running)."""
     for name in config.stash.get(_STARTED_KEY, set()):
         from pytest_chaos.cluster.local import LocalCluster
 
         LocalCluster(name).down()
-

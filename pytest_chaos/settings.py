@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+import pytest
+
 from pytest_chaos.errors import ChaosConfigError
 
 ClusterKind = Literal["existing", "local"]
@@ -49,11 +51,16 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("cluster", "which cluster to test against: existing (a kubeconfig), local (the "
-           "embedded cluster) or kind; default: existing when a kubeconfig is found, else local",
-           choices=CLUSTER_KINDS),
-    Option("kubeconfig", "kubeconfig file of an existing cluster (default: $KUBECONFIG, then "
-           "~/.kube/config)"),
+    Option(
+        "cluster",
+        "which cluster to test against: existing (a kubeconfig), local (the "
+        "embedded cluster) or kind; default: existing when a kubeconfig is found, else local",
+        choices=CLUSTER_KINDS,
+    ),
+    Option(
+        "kubeconfig",
+        "kubeconfig file of an existing cluster (default: $KUBECONFIG, then ~/.kube/config)",
+    ),
     Option("context", "kubeconfig context to use (default: the kubeconfig's current context)"),
     Option("local_name", "name of the embedded local cluster to start or reuse", default="local"),
     Option("local_nodes", "number of fake nodes of the embedded local cluster", default="3"),
@@ -61,9 +68,9 @@ OPTIONS: tuple[Option, ...] = (
 
 
 class _ConfigLike(Protocol):
-    def getoption(self, name: str) -> Any: ...  # noqa: D102
+    def getoption(self, name: str) -> Any: ...
 
-    def getini(self, name: str) -> Any: ...  # noqa: D102
+    def getini(self, name: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,10 @@ class Settings:
     context: str | None
     local_name: str
     local_nodes: int
+
+
+#: Where the plugin keeps the resolved Settings on the pytest config.
+SETTINGS_KEY = pytest.StashKey[Settings]()
 
 
 def _raw(config: _ConfigLike, option: Option) -> tuple[str | None, str]:
@@ -105,27 +116,34 @@ def resolve(config: _ConfigLike) -> Settings:
     for option in OPTIONS:
         value, source = raw[option.name]
         if option.choices and value is not None and value not in option.choices:
-            raise ChaosConfigError(f"{option.flag}: invalid value {value!r} from {source}; "
-                                   f"choose one of {', '.join(option.choices)}")
+            raise ChaosConfigError(
+                f"{option.flag}: invalid value {value!r} from {source}; "
+                f"choose one of {', '.join(option.choices)}"
+            )
     kubeconfig_value, kubeconfig_source = raw["kubeconfig"]
     kubeconfig = Path(kubeconfig_value).expanduser() if kubeconfig_value else None
     if kubeconfig is not None and not kubeconfig.is_file():
-        raise ChaosConfigError(f"--chaos-kubeconfig: {kubeconfig} (from {kubeconfig_source}) "
-                               "is not a file")
+        raise ChaosConfigError(
+            f"--chaos-kubeconfig: {kubeconfig} (from {kubeconfig_source}) is not a file"
+        )
     cluster_value = raw["cluster"][0]
     if cluster_value is None:
         cluster_value = "existing" if (kubeconfig or default_kubeconfig()) else "local"
     if cluster_value == "kind":
-        raise ChaosConfigError("--chaos-cluster=kind is not available yet (it needs a Docker "
-                               "engine); use --chaos-cluster=local for the embedded cluster")
+        raise ChaosConfigError(
+            "--chaos-cluster=kind is not available yet (it needs a Docker "
+            "engine); use --chaos-cluster=local for the embedded cluster"
+        )
     nodes_value, nodes_source = raw["local_nodes"]
     try:
         nodes = int(nodes_value or "3")
         if nodes < 1:
             raise ValueError
     except ValueError:
-        raise ChaosConfigError(f"--chaos-local-nodes: {nodes_value!r} from {nodes_source} is not "
-                               "a positive whole number") from None
+        raise ChaosConfigError(
+            f"--chaos-local-nodes: {nodes_value!r} from {nodes_source} is not "
+            "a positive whole number"
+        ) from None
     return Settings(
         cluster="local" if cluster_value == "local" else "existing",
         kubeconfig=kubeconfig,

@@ -75,8 +75,12 @@ class LocalClusterProvider:
         result = self.cluster.up(nodes=self.nodes)
         self.started = not result.reused
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
-        return ClusterHandle("local", result.kubeconfig, result.context,
-                             f"local cluster {self.cluster.name!r} ({how}, {result.server})")
+        return ClusterHandle(
+            "local",
+            result.kubeconfig,
+            result.context,
+            f"local cluster {self.cluster.name!r} ({how}, {result.server})",
+        )
 
     def release(self) -> None:
         """Stop the cluster when this session started it."""

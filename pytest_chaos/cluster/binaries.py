@@ -70,15 +70,22 @@ KUBERNETES = Component(
     version_stamp=True,
 )
 ETCD = Component(
-    name="etcd", module_dir="etcd", main_module="go.etcd.io/etcd/server/v3",
+    name="etcd",
+    module_dir="etcd",
+    main_module="go.etcd.io/etcd/server/v3",
     packages=("go.etcd.io/etcd/server/v3",),
 )
 KWOK = Component(
-    name="kwok", module_dir="kwok", main_module="sigs.k8s.io/kwok",
+    name="kwok",
+    module_dir="kwok",
+    main_module="sigs.k8s.io/kwok",
     packages=("sigs.k8s.io/kwok/cmd/kwok",),
 )
 ISTIO_CRDS = Component(
-    name="istio-crds", module_dir="istio", main_module="istio.io/api", packages=(),
+    name="istio-crds",
+    module_dir="istio",
+    main_module="istio.io/api",
+    packages=(),
     data_only=True,
 )
 COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS)
@@ -117,10 +124,13 @@ def cache_root() -> Path:
 def module_version(component: Component, tools: Path | None = None) -> str:
     """The version of the component's main module, read from its ``go.mod``."""
     gomod = ((tools or tools_dir()) / component.module_dir / "go.mod").read_text()
-    match = re.search(rf"^\s*(?:require\s+)?{re.escape(component.main_module)}\s+(v\S+)", gomod,
-                      re.MULTILINE)
+    match = re.search(
+        rf"^\s*(?:require\s+)?{re.escape(component.main_module)}\s+(v\S+)", gomod, re.MULTILINE
+    )
     if not match:
-        raise ClusterError(f"{component.module_dir}/go.mod does not require {component.main_module}")
+        raise ClusterError(
+            f"{component.module_dir}/go.mod does not require {component.main_module}"
+        )
     return match.group(1)
 
 
@@ -166,8 +176,9 @@ def binary(name: str) -> Path:
 def check_runs(path: Path, *args: str) -> str:
     """Run ``path --version``-like args and return the output, or raise naming the binary."""
     try:
-        result = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=30,
-                                check=False)
+        result = subprocess.run(
+            [str(path), *args], capture_output=True, text=True, timeout=30, check=False
+        )
     except OSError as exc:
         raise BinaryMissingError(
             f"{path} does not run ({exc}); rebuild it with `{BUILD_COMMAND} --force`"
@@ -203,15 +214,18 @@ def _go_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _run_go(args: list[str], cwd: Path, *, what: str) -> str:
-    result = subprocess.run([_go(), *args], cwd=cwd, env=_go_env(), capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [_go(), *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False
+    )
     if result.returncode != 0:
         detail = result.stderr.strip()[-2000:]
         hint = ""
         if re.search(r"proxy|dial tcp|no such host|i/o timeout|403|404|410", detail):
             proxy = os.environ.get("GOPROXY") or "the default https://proxy.golang.org"
-            hint = (f"\nThe Go module proxy ({proxy}) is unreachable or lacks a module: the "
-                    "build needs it (set GOPROXY to a reachable proxy).")
+            hint = (
+                f"\nThe Go module proxy ({proxy}) is unreachable or lacks a module: the "
+                "build needs it (set GOPROXY to a reachable proxy)."
+            )
         raise ClusterError(f"{what} failed in {cwd}:\n{detail}{hint}")
     return result.stdout
 
@@ -239,11 +253,9 @@ def _ldflags(version: str) -> str:
         "gitCommit": "0000000000000000000000000000000000000000",
         "buildDate": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
-    flags = ["-s", "-w"]
-    for key, value in stamp.items():
-        for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
-            flags.append(f"-X {pkg}.{key}={value}")
-    return " ".join(flags)
+    packages = ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
+    flags = [f"-X {pkg}.{key}={value}" for key, value in stamp.items() for pkg in packages]
+    return " ".join(["-s", "-w", *flags])
 
 
 def _build_go(component: Component, source: Path, out: Path, progress: Progress) -> None:
@@ -251,7 +263,8 @@ def _build_go(component: Component, source: Path, out: Path, progress: Progress)
     _run_go(["mod", "download"], source, what=f"go mod download ({component.name})")
     deps = _run_go(
         ["list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", *component.packages],
-        source, what=f"go list ({component.name})",
+        source,
+        what=f"go list ({component.name})",
     )
     total = sum(1 for line in deps.splitlines() if line.strip())
     args = ["build", "-v", "-trimpath", "-o", str(out) + "/"]
@@ -260,9 +273,17 @@ def _build_go(component: Component, source: Path, out: Path, progress: Progress)
     else:
         args += ["-ldflags=-s -w"]
     args += list(component.packages)
-    progress(f"{component.name}: compiling {total} packages (go build; cached packages are skipped)")
-    proc = subprocess.Popen([_go(), *args], cwd=source, env=_go_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    progress(
+        f"{component.name}: compiling {total} packages (go build; cached packages are skipped)"
+    )
+    proc = subprocess.Popen(
+        [_go(), *args],
+        cwd=source,
+        env=_go_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert proc.stdout is not None
     tail: list[str] = []
     compiled = 0
@@ -287,8 +308,13 @@ def _extract_istio_crds(component: Component, source: Path, out: Path, progress:
     import yaml
 
     progress(f"{component.name}: downloading istio.io/api through the Go module proxy")
-    info = json.loads(_run_go(["mod", "download", "-json", component.main_module], source,
-                              what="go mod download (istio.io/api)"))
+    info = json.loads(
+        _run_go(
+            ["mod", "download", "-json", component.main_module],
+            source,
+            what="go mod download (istio.io/api)",
+        )
+    )
     crd_file = Path(info["Dir"]) / "kubernetes" / "customresourcedefinitions.gen.yaml"
     documents = [d for d in yaml.safe_load_all(crd_file.read_text()) if d]
     wanted = [d for d in documents if d["metadata"]["name"] in ISTIO_CRD_NAMES]
@@ -314,8 +340,12 @@ def build(component: Component, *, force: bool = False, progress: Progress | Non
         else:
             _build_go(component, source, staging, say)
         seconds = round(time.monotonic() - started, 1)
-        stamp = {"component": component.name, "version": module_version(component),
-                 "seconds": seconds, "built": datetime.now(UTC).isoformat()}
+        stamp = {
+            "component": component.name,
+            "version": module_version(component),
+            "seconds": seconds,
+            "built": datetime.now(UTC).isoformat(),
+        }
         (staging / _STAMP).write_text(json.dumps(stamp, indent=2))
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)

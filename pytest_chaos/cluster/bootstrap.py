@@ -34,11 +34,16 @@ def install_crds(kube: Kube, path: Path) -> None:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            current = call(kube.extensions.read_custom_resource_definition,
-                           document["metadata"]["name"])
+            current = call(
+                kube.extensions.read_custom_resource_definition, document["metadata"]["name"]
+            )
+            assert current.metadata is not None
             document["metadata"]["resourceVersion"] = current.metadata.resource_version
-            call(kube.extensions.replace_custom_resource_definition,
-                 document["metadata"]["name"], document)
+            call(
+                kube.extensions.replace_custom_resource_definition,
+                document["metadata"]["name"],
+                document,
+            )
 
 
 def node_manifest(index: int, *, kubelet_version: str) -> dict[str, Any]:
@@ -88,8 +93,9 @@ def create_nodes(kube: Kube, count: int, *, kubelet_version: str) -> None:
     from kubernetes.client.exceptions import ApiException
 
     for index in range(count):
+        manifest: Any = node_manifest(index, kubelet_version=kubelet_version)
         try:
-            call(kube.core.create_node, node_manifest(index, kubelet_version=kubelet_version))
+            call(kube.core.create_node, manifest)
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -113,7 +119,7 @@ def _poll_healthz(port: int, component: str, deadline: float) -> None:
     context.verify_mode = ssl.CERT_NONE  # self-signed serving certs of KCM / scheduler
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(  # noqa: S310 - our own loopback URL
+            with urllib.request.urlopen(
                 f"https://127.0.0.1:{port}/healthz", context=context, timeout=2
             ) as response:
                 if response.status == 200:
@@ -124,32 +130,48 @@ def _poll_healthz(port: int, component: str, deadline: float) -> None:
     raise ClusterError(f"{component} /healthz on port {port} did not answer within the deadline")
 
 
-def wait_ready(kube: Kube, nodes: int, *, deadline: float, alive: Callable[[], None],
-               say: Callable[[str], None], health_ports: dict[str, int] | None = None) -> None:
+def wait_ready(
+    kube: Kube,
+    nodes: int,
+    *,
+    deadline: float,
+    alive: Callable[[], None],
+    say: Callable[[str], None],
+    health_ports: dict[str, int] | None = None,
+) -> None:
     """Wait until CRDs are established, nodes Ready and the controllers at work."""
+
     def remaining() -> float:
         return max(0.5, deadline - time.monotonic())
 
     try:
         wait_until(
             kube.extensions.list_custom_resource_definition,
-            lambda crds: bool(crds) and all(
-                any(c.type == "Established" and c.status == "True"
-                    for c in (crd.status.conditions or []))
-                for crd in crds),
-            within=remaining(), what="Istio CRDs to be established",
+            lambda crds: bool(crds)
+            and all(
+                any(
+                    c.type == "Established" and c.status == "True"
+                    for c in (crd.status.conditions or [])
+                )
+                for crd in crds
+            ),
+            within=remaining(),
+            what="Istio CRDs to be established",
         )
         say(f"waiting for {nodes} node(s) to be Ready")
         wait_until(
             kube.core.list_node,
             lambda items: sum(_node_ready(n) for n in items) >= nodes,
-            within=remaining(), what=f"{nodes} Ready node(s)", describe=_describe_nodes,
+            within=remaining(),
+            what=f"{nodes} Ready node(s)",
+            describe=_describe_nodes,
         )
         # The service-account controller (in kube-controller-manager) creates this one.
         wait_until(
             functools.partial(kube.core.list_namespaced_service_account, "default"),
             lambda accounts: any(a.metadata.name == "default" for a in accounts),
-            within=remaining(), what="the default ServiceAccount (kube-controller-manager)",
+            within=remaining(),
+            what="the default ServiceAccount (kube-controller-manager)",
         )
     except WaitTimeout:
         alive()

@@ -105,14 +105,21 @@ class _State:
     processes: list[ProcessRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "ports": self.ports, "nodes": self.nodes,
-                "processes": [p.to_json() for p in self.processes]}
+        return {
+            "name": self.name,
+            "ports": self.ports,
+            "nodes": self.nodes,
+            "processes": [p.to_json() for p in self.processes],
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _State:
-        return cls(name=str(data["name"]), ports={k: int(v) for k, v in data["ports"].items()},
-                   nodes=int(data["nodes"]),
-                   processes=[ProcessRecord.from_json(p) for p in data["processes"]])
+        return cls(
+            name=str(data["name"]),
+            ports={k: int(v) for k, v in data["ports"].items()},
+            nodes=int(data["nodes"]),
+            processes=[ProcessRecord.from_json(p) for p in data["processes"]],
+        )
 
 
 class LocalCluster:
@@ -138,8 +145,14 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ public verbs
 
-    def up(self, *, nodes: int = DEFAULT_NODES, port: int | None = None,
-           progress: Progress | None = None, timeout: float = 120.0) -> UpResult:
+    def up(
+        self,
+        *,
+        nodes: int = DEFAULT_NODES,
+        port: int | None = None,
+        progress: Progress | None = None,
+        timeout: float = 120.0,
+    ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy."""
         say = progress or (lambda _message: None)
         if nodes < 1:
@@ -150,19 +163,33 @@ class LocalCluster:
             if state is not None and self._healthy(state):
                 say(f"reusing the running local cluster {self.name!r} ({self.state_dir})")
                 server = self._server(state)
-                return UpResult(self.kubeconfig, self.context, server, True,
-                                time.monotonic() - started)
+                return UpResult(
+                    self.kubeconfig, self.context, server, True, time.monotonic() - started
+                )
             notes = list(self._clean_stale(state, say))
-            binaries_by_name = {name: binaries.binary(name) for name in
-                                ("etcd", "kube-apiserver", "kube-controller-manager",
-                                 "kube-scheduler", "kwok", "istio-crds.yaml")}
+            binaries_by_name = {
+                name: binaries.binary(name)
+                for name in (
+                    "etcd",
+                    "kube-apiserver",
+                    "kube-controller-manager",
+                    "kube-scheduler",
+                    "kwok",
+                    "istio-crds.yaml",
+                )
+            }
             api_port, taken = processes.free_port(port)
             if taken:
                 notes.append(f"port {port} is busy; the API server listens on {api_port} instead")
                 say(notes[-1])
             ports = {"apiserver": api_port}
-            for component in ("etcd-client", "etcd-peer", "controller-manager", "scheduler",
-                              "kwok"):
+            for component in (
+                "etcd-client",
+                "etcd-peer",
+                "controller-manager",
+                "scheduler",
+                "kwok",
+            ):
                 ports[component] = processes.free_port()[0]
             state = _State(name=self.name, ports=ports, nodes=nodes)
             try:
@@ -170,8 +197,14 @@ class LocalCluster:
             except BaseException:
                 self._stop(state)
                 raise
-            return UpResult(self.kubeconfig, self.context, self._server(state), False,
-                            time.monotonic() - started, tuple(notes))
+            return UpResult(
+                self.kubeconfig,
+                self.context,
+                self._server(state),
+                False,
+                time.monotonic() - started,
+                tuple(notes),
+            )
 
     def down(self) -> list[int]:
         """Stop every process of this cluster and remove its state; return pids that survived."""
@@ -251,12 +284,16 @@ class LocalCluster:
             yield message
             survivors = processes.terminate([*leftovers, *orphans])
             if survivors:
-                raise ClusterError(f"could not stop pids {survivors} of a stale cluster in "
-                                   f"{self.state_dir}; stop them by hand, then retry")
+                raise ClusterError(
+                    f"could not stop pids {survivors} of a stale cluster in "
+                    f"{self.state_dir}; stop them by hand, then retry"
+                )
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
     def _stop(self, state: _State | None) -> list[int]:
-        pids = [p.pid for p in reversed(state.processes) if processes.is_running(p)] if state else []
+        pids = (
+            [p.pid for p in reversed(state.processes) if processes.is_running(p)] if state else []
+        )
         pids += [pid for pid in self._orphans(state) if pid not in pids]
         survivors = processes.terminate(pids)
         if not survivors:
@@ -265,8 +302,9 @@ class LocalCluster:
 
     # ------------------------------------------------------------------ starting
 
-    def _start(self, state: _State, bins: dict[str, Path], say: Progress, *,
-               deadline: float) -> None:
+    def _start(
+        self, state: _State, bins: dict[str, Path], say: Progress, *, deadline: float
+    ) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         logs = self.state_dir / "logs"
         say(f"starting local cluster {self.name!r} in {self.state_dir}")
@@ -275,77 +313,116 @@ class LocalCluster:
         self._write_state(state)
 
         def start(component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-            record = processes.spawn(component, argv, logs / f"{component}.log", env=env,
-                                     cwd=self.state_dir)
+            record = processes.spawn(
+                component, argv, logs / f"{component}.log", env=env, cwd=self.state_dir
+            )
             state.processes.append(record)
             self._write_state(state)
 
         p = state.ports
-        start("etcd", [
-            str(bins["etcd"]), "--name=local", f"--data-dir={self.state_dir / 'etcd'}",
-            f"--listen-client-urls=http://127.0.0.1:{p['etcd-client']}",
-            f"--advertise-client-urls=http://127.0.0.1:{p['etcd-client']}",
-            f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
-            f"--initial-cluster=local=http://127.0.0.1:{p['etcd-peer']}",
-            "--unsafe-no-fsync", "--auto-compaction-retention=1", "--quota-backend-bytes=4294967296",
-            "--log-level=warn", "--listen-metrics-urls=",
-        ])
-        start("kube-apiserver", [
-            str(bins["kube-apiserver"]),
-            f"--etcd-servers=http://127.0.0.1:{p['etcd-client']}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['apiserver']}",
-            "--advertise-address=127.0.0.1", "--endpoint-reconciler-type=none",
-            f"--tls-cert-file={certs.serving_cert}", f"--tls-private-key-file={certs.serving_key}",
-            f"--client-ca-file={certs.ca_cert}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={certs.service_account_pub}",
-            f"--service-account-signing-key-file={certs.service_account_key}",
-            f"--service-cluster-ip-range={SERVICE_CIDR}",
-            "--authorization-mode=Node,RBAC", "--allow-privileged=true",
-            f"--kubelet-client-certificate={certs.admin_cert}",
-            f"--kubelet-client-key={certs.admin_key}",
-            # The aggregation layer's front-proxy settings; without them every component logs
-            # "missing content for CA bundle" errors.
-            f"--requestheader-client-ca-file={certs.ca_cert}",
-            "--requestheader-allowed-names=", "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={certs.admin_cert}",
-            f"--proxy-client-key-file={certs.admin_key}",
-            "--profiling=false",
-        ])
+        start(
+            "etcd",
+            [
+                str(bins["etcd"]),
+                "--name=local",
+                f"--data-dir={self.state_dir / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{p['etcd-client']}",
+                f"--advertise-client-urls=http://127.0.0.1:{p['etcd-client']}",
+                f"--listen-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p['etcd-peer']}",
+                f"--initial-cluster=local=http://127.0.0.1:{p['etcd-peer']}",
+                "--unsafe-no-fsync",
+                "--auto-compaction-retention=1",
+                "--quota-backend-bytes=4294967296",
+                "--log-level=warn",
+                "--listen-metrics-urls=",
+            ],
+        )
+        start(
+            "kube-apiserver",
+            [
+                str(bins["kube-apiserver"]),
+                f"--etcd-servers=http://127.0.0.1:{p['etcd-client']}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['apiserver']}",
+                "--advertise-address=127.0.0.1",
+                "--endpoint-reconciler-type=none",
+                f"--tls-cert-file={certs.serving_cert}",
+                f"--tls-private-key-file={certs.serving_key}",
+                f"--client-ca-file={certs.ca_cert}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={certs.service_account_pub}",
+                f"--service-account-signing-key-file={certs.service_account_key}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=Node,RBAC",
+                "--allow-privileged=true",
+                f"--kubelet-client-certificate={certs.admin_cert}",
+                f"--kubelet-client-key={certs.admin_key}",
+                # The aggregation layer's front-proxy settings; without them every component logs
+                # "missing content for CA bundle" errors.
+                f"--requestheader-client-ca-file={certs.ca_cert}",
+                "--requestheader-allowed-names=",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={certs.admin_cert}",
+                f"--proxy-client-key-file={certs.admin_key}",
+                "--profiling=false",
+            ],
+        )
         say("waiting for kube-apiserver /readyz")
         self._wait_apiserver(state, deadline)
         kubeconfig = str(self.kubeconfig)
-        start("kube-controller-manager", [
-            str(bins["kube-controller-manager"]), f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['controller-manager']}",
-            "--leader-elect=false", "--use-service-account-credentials=false",
-            f"--service-account-private-key-file={certs.service_account_key}",
-            f"--root-ca-file={certs.ca_cert}",
-            f"--cluster-signing-cert-file={certs.ca_cert}",
-            f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
-            "--kube-api-qps=200", "--kube-api-burst=400", "--profiling=false",
-        ])
-        start("kube-scheduler", [
-            str(bins["kube-scheduler"]), f"--kubeconfig={kubeconfig}",
-            f"--authentication-kubeconfig={kubeconfig}", f"--authorization-kubeconfig={kubeconfig}",
-            "--bind-address=127.0.0.1", f"--secure-port={p['scheduler']}",
-            "--leader-elect=false", "--profiling=false",
-        ])
+        start(
+            "kube-controller-manager",
+            [
+                str(bins["kube-controller-manager"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['controller-manager']}",
+                "--leader-elect=false",
+                "--use-service-account-credentials=false",
+                f"--service-account-private-key-file={certs.service_account_key}",
+                f"--root-ca-file={certs.ca_cert}",
+                f"--cluster-signing-cert-file={certs.ca_cert}",
+                f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--profiling=false",
+            ],
+        )
+        start(
+            "kube-scheduler",
+            [
+                str(bins["kube-scheduler"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={p['scheduler']}",
+                "--leader-elect=false",
+                "--profiling=false",
+            ],
+        )
         kwok_home = self.state_dir / "kwok"
         kwok_home.mkdir(exist_ok=True)
         (kwok_home / "kwok.yaml").write_text("")
-        start("kwok", [
-            str(bins["kwok"]), f"--kubeconfig={kubeconfig}",
-            f"--config={kwok_home / 'kwok.yaml'}",
-            "--manage-all-nodes=false",
-            f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-            f"--cidr={POD_CIDR}", "--node-ip=10.0.0.1",
-            f"--server-address=127.0.0.1:{p['kwok']}",
-        ], env={**os.environ, "KWOK_WORKDIR": str(kwok_home), "HOME": str(kwok_home)})
+        start(
+            "kwok",
+            [
+                str(bins["kwok"]),
+                f"--kubeconfig={kubeconfig}",
+                f"--config={kwok_home / 'kwok.yaml'}",
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
+                f"--cidr={POD_CIDR}",
+                "--node-ip=10.0.0.1",
+                f"--server-address=127.0.0.1:{p['kwok']}",
+            ],
+            env={**os.environ, "KWOK_WORKDIR": str(kwok_home), "HOME": str(kwok_home)},
+        )
         self._bootstrap(state, bins["istio-crds.yaml"], say, deadline)
         say(f"local cluster {self.name!r} is ready")
 
@@ -353,13 +430,37 @@ class LocalCluster:
         import yaml
 
         config = {
-            "apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": self.context, "cluster": {
-                "server": self._server(state), "certificate-authority": str(certs.ca_cert)}}],
-            "users": [{"name": self.context, "user": {
-                "client-certificate": str(certs.admin_cert), "client-key": str(certs.admin_key)}}],
-            "contexts": [{"name": self.context, "context": {
-                "cluster": self.context, "user": self.context, "namespace": "default"}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [
+                {
+                    "name": self.context,
+                    "cluster": {
+                        "server": self._server(state),
+                        "certificate-authority": str(certs.ca_cert),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": self.context,
+                    "user": {
+                        "client-certificate": str(certs.admin_cert),
+                        "client-key": str(certs.admin_key),
+                    },
+                }
+            ],
+            "contexts": [
+                {
+                    "name": self.context,
+                    "context": {
+                        "cluster": self.context,
+                        "user": self.context,
+                        "namespace": "default",
+                    },
+                }
+            ],
             "current-context": self.context,
         }
         self.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -390,8 +491,10 @@ class LocalCluster:
                 return
             time.sleep(0.1)
         apiserver = next(r for r in state.processes if r.component == "kube-apiserver")
-        raise ClusterError(f"kube-apiserver was not ready within the deadline; the last lines "
-                           f"of {apiserver.log}:\n{processes.log_tail(apiserver.log)}")
+        raise ClusterError(
+            f"kube-apiserver was not ready within the deadline; the last lines "
+            f"of {apiserver.log}:\n{processes.log_tail(apiserver.log)}"
+        )
 
     def _bootstrap(self, state: _State, istio_crds: Path, say: Progress, deadline: float) -> None:
         from pytest_chaos.cluster import bootstrap
@@ -399,6 +502,7 @@ class LocalCluster:
 
         kube = Kube.from_kubeconfig(self.kubeconfig, self.context)
         try:
+
             def alive() -> None:
                 for record in state.processes:
                     processes.raise_if_exited(record, "the cluster was starting")
@@ -408,9 +512,15 @@ class LocalCluster:
             bootstrap.install_crds(kube, istio_crds)
             bootstrap.create_nodes(kube, state.nodes, kubelet_version=version)
             bootstrap.wait_ready(
-                kube, state.nodes, deadline=deadline, alive=alive, say=say,
-                health_ports={"kube-controller-manager": state.ports["controller-manager"],
-                              "kube-scheduler": state.ports["scheduler"]},
+                kube,
+                state.nodes,
+                deadline=deadline,
+                alive=alive,
+                say=say,
+                health_ports={
+                    "kube-controller-manager": state.ports["controller-manager"],
+                    "kube-scheduler": state.ports["scheduler"],
+                },
             )
         finally:
             kube.close()

@@ -75,33 +75,57 @@ def create(directory: Path, *, service_ip: str = "10.96.0.1") -> Pki:
         return ec.generate_private_key(ec.SECP256R1())
 
     def write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
-        path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+        path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
         os.chmod(path, 0o600)
 
     ca_key = new_key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pytest-chaos-ca")])
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
-        .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now).not_valid_after(until)
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                     content_commitment=False, key_encipherment=False,
-                                     data_encipherment=False, key_agreement=False,
-                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .sign(ca_key, hashes.SHA256())
     )
 
-    def issue(subject: x509.Name, key: ec.EllipticCurvePrivateKey, usage: x509.ObjectIdentifier,
-              sans: list[x509.GeneralName] | None = None) -> x509.Certificate:
+    def issue(
+        subject: x509.Name,
+        key: ec.EllipticCurvePrivateKey,
+        usage: x509.ObjectIdentifier,
+        sans: list[x509.GeneralName] | None = None,
+    ) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
-            .subject_name(subject).issuer_name(ca_name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(until)
+            .subject_name(subject)
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(until)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         )
@@ -116,20 +140,34 @@ def create(directory: Path, *, service_ip: str = "10.96.0.1") -> Pki:
     serving_key = new_key()
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in _SERVING_NAMES]
     sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", service_ip)]
-    serving = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
-                    serving_key, ExtendedKeyUsageOID.SERVER_AUTH, sans)
+    serving = issue(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]),
+        serving_key,
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        sans,
+    )
     pki.serving_cert.write_bytes(serving.public_bytes(serialization.Encoding.PEM))
     write_key(pki.serving_key, serving_key)
 
     admin_key = new_key()
-    admin = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pytest-chaos-admin"),
-                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters")]),
-                  admin_key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    admin = issue(
+        x509.Name(
+            [
+                x509.NameAttribute(NameOID.COMMON_NAME, "pytest-chaos-admin"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "system:masters"),
+            ]
+        ),
+        admin_key,
+        ExtendedKeyUsageOID.CLIENT_AUTH,
+    )
     pki.admin_cert.write_bytes(admin.public_bytes(serialization.Encoding.PEM))
     write_key(pki.admin_key, admin_key)
 
     sa_key = new_key()
     write_key(pki.service_account_key, sa_key)
-    pki.service_account_pub.write_bytes(sa_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    pki.service_account_pub.write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
     return pki

@@ -38,8 +38,12 @@ class ProcessRecord:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProcessRecord:
         """Rebuild a record from :meth:`to_json` output."""
-        return cls(component=str(data["component"]), pid=int(data["pid"]),
-                   start_time=int(data["start_time"]), log=str(data["log"]))
+        return cls(
+            component=str(data["component"]),
+            pid=int(data["pid"]),
+            start_time=int(data["start_time"]),
+            log=str(data["log"]),
+        )
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -65,15 +69,26 @@ def is_running(record: ProcessRecord) -> bool:
     return int(fields[19]) == record.start_time
 
 
-def spawn(component: str, argv: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> ProcessRecord:
+def spawn(
+    component: str,
+    argv: Sequence[str],
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ProcessRecord:
     """Start a component detached from our session, its output appended to log."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         try:
             proc = subprocess.Popen(
-                list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=cwd, start_new_session=True,
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
         except OSError as exc:
             raise BinaryMissingError(
@@ -123,14 +138,15 @@ def find_orphans(marker: str, *, exclude: Iterable[int] = ()) -> list[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
+    """True when pid exists and is not a zombie (a dead child not yet reaped by its parent)."""
     fields = _stat_fields(pid)
-    return bool(fields) and fields[0] not in ("Z", "X")  # type: ignore[index]
+    return fields is not None and fields[0] not in ("Z", "X")
 
 
 def terminate(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
     """SIGTERM the pids, SIGKILL what is left after grace seconds; return those that survived."""
-    targets = [pid for pid in pids if _alive(pid)]
+    targets = [pid for pid in pids if is_alive(pid)]
     for pid in targets:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
@@ -138,7 +154,7 @@ def terminate(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
         deadline = time.monotonic() + timeout
         while targets and time.monotonic() < deadline:
             reap_children()
-            targets = [pid for pid in targets if _alive(pid)]
+            targets = [pid for pid in targets if is_alive(pid)]
             if targets:
                 time.sleep(0.05)
         if sig is not None:
@@ -146,7 +162,7 @@ def terminate(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, sig)
     reap_children()
-    return [pid for pid in targets if _alive(pid)]
+    return [pid for pid in targets if is_alive(pid)]
 
 
 def free_port(preferred: int | None = None) -> tuple[int, bool]:

@@ -90,8 +90,15 @@ class Kube:
 
         return str(call(self.version.get_code).git_version)
 
-    def wait(self, list_fn: Callable[..., Any], condition: Callable[[list[Any]], bool], *,
-             within: float, what: str, **list_kwargs: Any) -> list[Any]:
+    def wait(
+        self,
+        list_fn: Callable[..., Any],
+        condition: Callable[[list[Any]], bool],
+        *,
+        within: float,
+        what: str,
+        **list_kwargs: Any,
+    ) -> list[Any]:
         """Watch the objects list_fn lists until condition(objects) holds; return them.
 
         Example: ``kube.wait(partial(kube.core.list_namespaced_pod, "shop"),

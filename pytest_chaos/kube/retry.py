@@ -37,8 +37,9 @@ def call(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     return retrying(fn, deadline=DEFAULT_DEADLINE)(*args, **kwargs)
 
 
-def retrying(fn: Callable[P, T], *, deadline: float = DEFAULT_DEADLINE,
-             conflicts: bool = False) -> Callable[P, T]:
+def retrying(
+    fn: Callable[P, T], *, deadline: float = DEFAULT_DEADLINE, conflicts: bool = False
+) -> Callable[P, T]:
     """Wrap fn in the retry policy (409 retried only when conflicts=True: re-read first!)."""
     import tenacity
 

@@ -68,16 +68,24 @@ def wait_until(
             stream = watch.Watch()
             try:
                 for event in stream.stream(
-                    list_fn, resource_version=version, timeout_seconds=max(1, int(remaining)),
-                    _request_timeout=remaining + 5, allow_watch_bookmarks=True, **list_kwargs,
+                    list_fn,
+                    resource_version=version,
+                    timeout_seconds=max(1, int(remaining)),
+                    _request_timeout=remaining + 5,
+                    allow_watch_bookmarks=True,
+                    **list_kwargs,
                 ):
                     obj = event["object"]
                     kind = event["type"]
                     if kind == "ERROR":
                         log.debug("watch for %s returned an error event; listing again", what)
                         break
-                    version = _meta(obj, "resourceVersion" if isinstance(obj, dict)
-                                    else "resource_version") or version
+                    version = (
+                        _meta(
+                            obj, "resourceVersion" if isinstance(obj, dict) else "resource_version"
+                        )
+                        or version
+                    )
                     if kind == "BOOKMARK":
                         continue
                     key = _meta(obj, "uid") or _meta(obj, "name")
@@ -109,5 +117,6 @@ def wait_until(
         else:
             last = list(objects.values())
             detail = describe(last) if describe else f"{len(last)} object(s) seen"
-            raise WaitTimeout(f"timed out after {within:g}s waiting for {what}; last seen: "
-                              f"{detail}", last)
+            raise WaitTimeout(
+                f"timed out after {within:g}s waiting for {what}; last seen: {detail}", last
+            )

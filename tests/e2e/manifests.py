@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def deployment(name: str, *, replicas: int, image: str = "registry.example/web:1.0") -> dict[str, Any]:
+def deployment(
+    name: str, *, replicas: int, image: str = "registry.example/web:1.0"
+) -> dict[str, Any]:
     """A Deployment of one container labelled app=<name>."""
     return {
         "apiVersion": "apps/v1",
@@ -40,9 +42,11 @@ def virtual_service(name: str, *, host: str, api_version: str = "v1") -> dict[st
         "metadata": {"name": name},
         "spec": {
             "hosts": [host],
-            "http": [{
-                "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 50.0}}},
-                "route": [{"destination": {"host": host}}],
-            }],
+            "http": [
+                {
+                    "fault": {"abort": {"httpStatus": 503, "percentage": {"value": 50.0}}},
+                    "route": [{"destination": {"host": host}}],
+                }
+            ],
         },
     }

@@ -25,7 +25,9 @@ def wait_ready_pods(kube: Kube, namespace: str, selector: str, count: int) -> li
     pods = kube.wait(
         functools.partial(kube.core.list_namespaced_pod, namespace),
         lambda pods: sum(ready(p) for p in pods) == count,
-        within=60, what=f"{count} Ready pods {selector}", label_selector=selector,
+        within=60,
+        what=f"{count} Ready pods {selector}",
+        label_selector=selector,
     )
     return [p for p in pods if ready(p)]
 
@@ -66,7 +68,9 @@ def test_deleted_pod_is_replaced_by_a_new_pod_that_becomes_ready(
         functools.partial(kube.core.list_namespaced_pod, chaos_namespace),
         lambda pods: sum(ready(p) for p in pods) == 2
         and victim.metadata.uid not in {p.metadata.uid for p in pods},
-        within=60, what="the deleted pod replaced", label_selector="app=web",
+        within=60,
+        what="the deleted pod replaced",
+        label_selector="app=web",
     )
     uids = {p.metadata.uid for p in after if ready(p)}
     assert victim.metadata.uid not in uids
@@ -83,20 +87,28 @@ def test_eviction_that_would_break_a_disruption_budget_is_refused_with_429(
     # The disruption controller must have computed the budget before it can refuse anything.
     kube.wait(
         functools.partial(kube.policy.list_namespaced_pod_disruption_budget, chaos_namespace),
-        lambda budgets: any(b.status and b.status.observed_generation and
-                            b.status.current_healthy == 1 for b in budgets),
-        within=30, what="the PodDisruptionBudget status",
+        lambda budgets: any(
+            b.status and b.status.observed_generation and b.status.current_healthy == 1
+            for b in budgets
+        ),
+        within=30,
+        what="the PodDisruptionBudget status",
     )
-    eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
-                "metadata": {"name": pod.metadata.name, "namespace": chaos_namespace}}
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pod.metadata.name, "namespace": chaos_namespace},
+    }
 
     with pytest.raises(ApiException) as refused:
         kube.core.create_namespaced_pod_eviction(pod.metadata.name, chaos_namespace, eviction)
 
     assert refused.value.status == 429
     assert "disruption budget" in str(refused.value.body)
-    assert kube.core.read_namespaced_pod(pod.metadata.name, chaos_namespace).metadata.uid == \
-        pod.metadata.uid
+    assert (
+        kube.core.read_namespaced_pod(pod.metadata.name, chaos_namespace).metadata.uid
+        == pod.metadata.uid
+    )
 
 
 @pytest.mark.parametrize("api_version", ["v1", "v1beta1", "v1alpha3"])
@@ -106,7 +118,8 @@ def test_istio_schema_accepts_a_valid_virtualservice(
     body = virtual_service("reviews", host="reviews", api_version=api_version)
 
     created = kube.custom.create_namespaced_custom_object(
-        "networking.istio.io", api_version, chaos_namespace, "virtualservices", body)
+        "networking.istio.io", api_version, chaos_namespace, "virtualservices", body
+    )
 
     assert created["spec"]["http"][0]["fault"]["abort"]["httpStatus"] == 503
 
@@ -114,11 +127,15 @@ def test_istio_schema_accepts_a_valid_virtualservice(
 @pytest.mark.parametrize(
     ("mutate", "complaint"),
     [
-        (lambda vs: vs["spec"]["http"][0]["fault"]["abort"].update(httpStatus="oops"),
-         "httpStatus"),
+        (
+            lambda vs: vs["spec"]["http"][0]["fault"]["abort"].update(httpStatus="oops"),
+            "httpStatus",
+        ),
         (lambda vs: vs["spec"].update(hosts="reviews"), "hosts"),
-        (lambda vs: vs["spec"]["http"][0]["fault"].update(delay={"fixedDelay": "soon"}),
-         "fixedDelay"),
+        (
+            lambda vs: vs["spec"]["http"][0]["fault"].update(delay={"fixedDelay": "soon"}),
+            "fixedDelay",
+        ),
     ],
     ids=["status-not-a-number", "hosts-not-a-list", "delay-not-a-duration"],
 )
@@ -130,7 +147,8 @@ def test_istio_schema_rejects_an_invalid_virtualservice(
 
     with pytest.raises(ApiException) as rejected:
         kube.custom.create_namespaced_custom_object(
-            "networking.istio.io", "v1", chaos_namespace, "virtualservices", body)
+            "networking.istio.io", "v1", chaos_namespace, "virtualservices", body
+        )
 
     assert rejected.value.status == 422
     assert complaint in str(rejected.value.body)
