@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml
 # Builds the cluster's binaries through the Go module proxy into the per-user cache (once per
 # machine; again only when a version in tools/ changes). The cold build takes many minutes.
 cluster-binaries: venv
-	$(BIN)/pytest-chaos cluster build
+	PATH="$$(bash scripts/install-go.sh):$$PATH" $(BIN)/pytest-chaos cluster build
 
 lint: venv
 	$(BIN)/ruff check .

@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pytest-chaos needs, only when one is missing.
-# The local cluster needs Go (>= 1.23) to build its binaries; Debian 12's golang-go is too old,
-# so Go itself must come with the machine (https://go.dev/doc/install).
+# (Go, for building the local cluster's binaries, is handled by install-go.sh.)
 set -euo pipefail
 
 need=()
@@ -20,8 +19,3 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
 
-if ! command -v go >/dev/null; then
-  echo "Go 1.23 or newer is needed to build the local cluster's binaries and is not on PATH." >&2
-  echo "Install it from https://go.dev/doc/install (Debian 12's golang-go is too old)." >&2
-  exit 1
-fi
