@@ -28,12 +28,14 @@ def _cluster_build(args: argparse.Namespace) -> int:
 
 
 def _cluster_up(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster import binaries
     from pytest_chaos.cluster.local import LocalCluster
 
     cluster = LocalCluster(args.name)
     result = cluster.up(nodes=args.nodes, port=args.port, progress=_say, timeout=args.timeout)
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
+    _say(f"kubectl {binaries.module_version(binaries.KUBERNETES)}: {binaries.binary('kubectl')}")
     print(f"export KUBECONFIG={result.kubeconfig}")
     return 0
 

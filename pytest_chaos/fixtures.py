@@ -47,6 +47,7 @@ def kube(chaos_cluster: ClusterHandle) -> Iterator[Kube]:
     from pytest_chaos.kube import Kube
 
     handle = Kube.from_kubeconfig(chaos_cluster.kubeconfig, chaos_cluster.context)
+    handle.check_reachable()
     yield handle
     handle.close()
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
-from pytest_chaos.errors import ClusterError
+from pytest_chaos.errors import ClusterError, WaitTimeout
 
 Progress = Callable[[str], None]
 
@@ -522,5 +522,12 @@ class LocalCluster:
                     "kube-scheduler": state.ports["scheduler"],
                 },
             )
+        except WaitTimeout as exc:
+            tails = "\n".join(
+                f"  the last lines of {record.log}:\n{processes.log_tail(record.log, 10)}"
+                for record in state.processes
+                if record.component in ("kube-controller-manager", "kwok")
+            )
+            raise ClusterError(f"the local cluster did not become ready: {exc}\n{tails}") from exc
         finally:
             kube.close()

@@ -90,6 +90,20 @@ class Kube:
 
         return str(call(self.version.get_code).git_version)
 
+    def check_reachable(self, *, deadline: float = 10.0) -> str:
+        """Return the server version, or raise ClusterError saying which server did not answer."""
+        from pytest_chaos.errors import ClusterError
+        from pytest_chaos.kube.retry import retrying
+
+        try:
+            return str(retrying(self.version.get_code, deadline=deadline)().git_version)
+        except Exception as exc:
+            server = self.api_client.configuration.host
+            raise ClusterError(
+                f"cannot reach the API server {server} (context {self.context!r} of "
+                f"{self.kubeconfig}) within {deadline:g}s: {type(exc).__name__}: {exc}"
+            ) from None
+
     def wait(
         self,
         list_fn: Callable[..., Any],

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from pytest_chaos import Kube
+from pytest_chaos.cluster.processes import free_port
 
 
 def test_kube_fixture_reaches_the_local_cluster(pytester: pytest.Pytester) -> None:
@@ -45,3 +48,59 @@ def test_the_kubeconfig_of_the_user_is_never_rewritten(kube: Kube) -> None:
     before = kube.kubeconfig.read_bytes()
     kube.core.list_namespace()
     assert kube.kubeconfig.read_bytes() == before
+
+
+def test_an_existing_cluster_is_used_as_given_and_left_running(
+    pytester: pytest.Pytester, kube: Kube
+) -> None:
+    pytester.makepyfile(
+        """
+        def test_nodes(kube, chaos_cluster):
+            assert chaos_cluster.provider == "existing"
+            assert kube.server_version().startswith("v1.32.")
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--chaos-cluster=existing",
+        f"--chaos-kubeconfig={kube.kubeconfig}",
+        f"--chaos-context={kube.context}",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [f"chaos: cluster=existing ({kube.kubeconfig}, context {kube.context})"]
+    )
+    assert kube.server_version().startswith("v1.32.")
+
+
+def test_an_unknown_context_names_the_contexts_that_exist(
+    pytester: pytest.Pytester, kube: Kube
+) -> None:
+    pytester.makepyfile("def test_nodes(kube):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--chaos-cluster=existing",
+        f"--chaos-kubeconfig={kube.kubeconfig}",
+        "--chaos-context=prod-eu",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [f"*context 'prod-eu' is not in {kube.kubeconfig} (contexts there: {kube.context})*"]
+    )
+
+
+def test_an_unreachable_cluster_is_an_error_naming_the_server(
+    pytester: pytest.Pytester, kube: Kube
+) -> None:
+    dead = pytester.path / "dead-kubeconfig"
+    port, _ = free_port()
+    text = kube.kubeconfig.read_text()
+    dead.write_text(re.sub(r"https://127\.0\.0\.1:\d+", f"https://127.0.0.1:{port}", text))
+    pytester.makepyfile("def test_nodes(kube):\n    pass\n")
+    result = pytester.runpytest_subprocess(
+        "--chaos-cluster=existing", f"--chaos-kubeconfig={dead}", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"*cannot reach the API server https://127.0.0.1:{port}*"])
