@@ -173,3 +173,30 @@ def test_build_without_the_module_proxy_says_so(cli: Cli, tmp_path: Path) -> Non
     assert result.returncode == 1
     assert "Go module proxy" in result.stderr
     assert "GOPROXY" in result.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_up_leaves_nothing_running(cli: Cli, signum: int) -> None:
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_chaos", "cluster", "up"],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A child of a non-interactive shell ignores SIGINT unless told otherwise.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    ) as proc:
+        assert proc.stderr is not None
+        # Interrupt mid-start: once the API server is being waited for.
+        for line in proc.stderr:
+            if "waiting for kube-apiserver" in line:
+                break
+        started = cli.leftovers()
+        assert started, "etcd and kube-apiserver should be running by now"
+
+        proc.send_signal(signum)
+        proc.communicate(timeout=60)
+
+    assert proc.returncode != 0
+    assert [pid for pid in started if is_alive(pid)] == []
+    assert cli.leftovers() == []
