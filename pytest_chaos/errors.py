@@ -4,10 +4,17 @@ The tree::
 
     ChaosError
     ├── ChaosConfigError   a bad option, ini value or marker argument (pytest exits with code 4)
-    ├── SafetyError        refused: a context or namespace outside the allow-lists
+    ├── SafetyError        refused: a context or namespace outside the allow-lists, blast radius
+    ├── TargetingError     a selector matched nothing or too few (says what does exist)
+    ├── InjectError        a fault could not be injected (what was done is undone first)
+    ├── InconclusiveError  the fault did not take effect (the test is an ERROR, not a pass)
+    ├── RevertError        one or more reverts failed (raised after every revert was tried)
+    │   └── DriftError     someone else changed a faulted object; reported, not clobbered
     ├── ClusterError       a cluster provider could not build, start, reach or stop a cluster
     │   └── BinaryMissingError   a cluster binary is absent or broken (says how to rebuild it)
     └── WaitTimeout        a watched condition did not hold in time (also a TimeoutError)
+
+NotSteadyError(AssertionError): a steady-state check failed; pytest reports the test FAILED.
 
 Every message follows one template: what went wrong, where, and how to fix it.
 """
@@ -25,6 +32,30 @@ class ChaosConfigError(ChaosError):
 
 class SafetyError(ChaosError):
     """pytest-chaos refused to touch something outside the allow-lists."""
+
+
+class TargetingError(ChaosError):
+    """A selector matched nothing, or fewer targets than the mode needs."""
+
+
+class InjectError(ChaosError):
+    """A fault could not be injected; whatever it had already done was undone first."""
+
+
+class InconclusiveError(ChaosError):
+    """The fault was applied but did not take effect, so the test proves nothing."""
+
+
+class RevertError(ChaosError):
+    """A revert failed; the cluster may still carry the fault (see ``pytest-chaos cleanup``)."""
+
+
+class DriftError(RevertError):
+    """A faulted object was changed by someone else; restoring it would clobber their change."""
+
+
+class NotSteadyError(AssertionError):
+    """The system is not in its steady state; the message holds the diagnosis."""
 
 
 class ClusterError(ChaosError):
