@@ -72,3 +72,7 @@ class WaitTimeout(ChaosError, TimeoutError):  # noqa: N818 - reads as the event 
     def __init__(self, message: str, last_seen: list[object] | None = None) -> None:
         super().__init__(message)
         self.last_seen = last_seen or []
+
+
+class ChaosWarning(UserWarning):
+    """Something worth knowing that does not stop the run (e.g. leftovers of crashed runs)."""

@@ -12,15 +12,41 @@ import pytest
 from pytest_chaos.settings import SETTINGS_KEY, Settings
 
 if TYPE_CHECKING:
+    from pytest_chaos.chaos import Chaos, ChaosSession
     from pytest_chaos.cluster import ClusterHandle
     from pytest_chaos.kube import Kube
+    from pytest_chaos.report.timeline import Timeline
+    from pytest_chaos.steady import Steady
 
 #: Label on every object pytest-chaos creates, so leftovers can always be found.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "pytest-chaos"}
 
 
+#: The run's id and seed, set by the plugin at configure time (shared with xdist workers).
+RUN_KEY = pytest.StashKey[tuple[str, int]]()
+#: Each test's chaos timeline, for its report.
+TIMELINE_KEY = pytest.StashKey["Timeline"]()
+#: The session's chaos state, for the summary at the end.
+SESSION_KEY = pytest.StashKey["ChaosSession"]()
+#: Each test's Chaos object (chaos_namespace reverts its faults before deleting the namespace).
+CHAOS_KEY = pytest.StashKey["Chaos"]()
+#: Chaos figures of this process, written when the chaos session ends.
+STATS_KEY = pytest.StashKey[list[dict[str, Any]]]()
+#: Each test's Steady object (its HTTP monitors are reported with the test).
+STEADY_KEY = pytest.StashKey["Steady"]()
+
+
 def _settings(config: pytest.Config) -> Settings:
     return config.stash[SETTINGS_KEY]
+
+
+def timeline_for(node: pytest.Item | pytest.Collector, config: pytest.Config) -> Timeline:
+    """The timeline of a test (or of a module/class for wider-scoped fixtures)."""
+    from pytest_chaos.report.timeline import Timeline
+
+    if TIMELINE_KEY not in node.stash:
+        node.stash[TIMELINE_KEY] = Timeline(node.nodeid, journal=_settings(config).journal)
+    return node.stash[TIMELINE_KEY]
 
 
 @pytest.fixture(scope="session")
@@ -52,8 +78,79 @@ def kube(chaos_cluster: ClusterHandle) -> Iterator[Kube]:
     handle.close()
 
 
+@pytest.fixture(scope="session")
+def chaos_session(kube: Kube, request: pytest.FixtureRequest) -> Iterator[ChaosSession]:
+    """This run's chaos state: ledger, allow-lists, seed. Refuses unsafe contexts up front."""
+    import warnings
+
+    from pytest_chaos.chaos import ChaosSession
+    from pytest_chaos.errors import ChaosWarning
+
+    run_id, seed = request.config.stash[RUN_KEY]
+    session = ChaosSession(kube, _settings(request.config), run_id=run_id, seed=seed)
+    session.safety.check_context()
+    request.config.stash[SESSION_KEY] = session
+    leftovers = session.leftovers()
+    if leftovers:
+        names = ", ".join(f"{r.fault} on {r.target}" for r in leftovers[:5])
+        warnings.warn(
+            ChaosWarning(
+                f"{len(leftovers)} fault(s) of crashed runs are still in the cluster ({names}); "
+                "revert them with `pytest-chaos cleanup` or `pytest --chaos-cleanup`"
+            ),
+            stacklevel=1,
+        )
+    yield session
+    # While the cluster is still reachable: did this process leave anything behind?
+    try:
+        leftover_records = [f"{r.fault} on {r.target}" for r in session.open_records()]
+    except Exception as exc:
+        leftover_records = [f"(could not check for leftovers: {exc})"]
+    request.config.stash.setdefault(STATS_KEY, []).append(
+        {
+            "injected": session.stats.injected,
+            "reverted": session.stats.reverted,
+            "revert_failures": list(session.stats.revert_failures),
+            "leftovers": leftover_records,
+        }
+    )
+
+
+def _chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
+    from pytest_chaos.chaos import Chaos
+
+    session: ChaosSession = request.getfixturevalue("chaos_session")
+    injector = Chaos(session, request.node.nodeid, timeline_for(request.node, request.config))
+    request.node.stash[CHAOS_KEY] = injector
+    yield injector
+    injector.revert_all()
+
+
+chaos = pytest.fixture(_chaos)
+chaos.__doc__ = (
+    """The fault injector (``chaos.pods``, ``chaos.deployments``...); reverts at teardown."""
+)
+module_chaos = pytest.fixture(scope="module", name="module_chaos")(_chaos)
+class_chaos = pytest.fixture(scope="class", name="class_chaos")(_chaos)
+
+
 @pytest.fixture
-def chaos_namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+def steady(request: pytest.FixtureRequest) -> Iterator[Steady]:
+    """Steady-state probes: deployment, statefulset, pods, node, namespace, http."""
+    from pytest_chaos.steady import Steady
+
+    probes = Steady(
+        lambda: request.getfixturevalue("kube"), timeline_for(request.node, request.config)
+    )
+    request.node.stash[STEADY_KEY] = probes
+    yield probes
+    probes.close()
+
+
+@pytest.fixture
+def chaos_namespace(
+    kube: Kube, chaos_session: ChaosSession, request: pytest.FixtureRequest
+) -> Iterator[str]:
     """A throw-away namespace, ready for pods, deleted (with everything in it) at teardown."""
     from kubernetes.client.exceptions import ApiException
 
@@ -67,6 +164,7 @@ def chaos_namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]
         }
     }
     call(kube.core.create_namespace, body)
+    chaos_session.safety.allow_throwaway(name)
     try:
         # Pods are refused until the service-account controller has made "default".
         kube.wait(
@@ -77,6 +175,11 @@ def chaos_namespace(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]
         )
         yield name
     finally:
+        # Faults inside the namespace must be reverted while it still accepts objects; the chaos
+        # fixture's own teardown then finds nothing left to do.
+        injector = request.node.stash.get(CHAOS_KEY, None)
+        if injector is not None:
+            injector.revert_all()
         try:
             call(kube.core.delete_namespace, name, propagation_policy="Background")
         except ApiException as exc:

@@ -1,69 +1,310 @@
-"""pytest-chaos's pytest plugin: hooks only (options, markers, header, cluster lifecycle).
+"""pytest-chaos's pytest plugin: hooks only.
 
-Nothing heavy is imported here: the Kubernetes and HTTP clients load lazily, when a test first
-uses a fixture that needs them, so an installed but unused plugin costs pytest almost nothing.
+Options, markers, the header (with the seed), collection-time marker validation, the runtest
+wrappers that inject marker faults and check the steady state, the verdicts, the per-test
+timeline and junit properties, and the chaos summary. Nothing heavy is imported here: the
+Kubernetes and HTTP clients load lazily, when a test first needs them.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Generator
+from typing import Any
+
 import pytest
 
-from pytest_chaos.errors import ChaosConfigError
-from pytest_chaos.fixtures import chaos_cluster, chaos_namespace, kube
+from pytest_chaos.errors import (
+    ChaosConfigError,
+    ChaosError,
+    InconclusiveError,
+    NotSteadyError,
+)
+from pytest_chaos.fixtures import (
+    RUN_KEY,
+    STATS_KEY,
+    STEADY_KEY,
+    TIMELINE_KEY,
+    chaos,
+    chaos_cluster,
+    chaos_namespace,
+    chaos_session,
+    class_chaos,
+    kube,
+    module_chaos,
+    steady,
+)
+from pytest_chaos.markers import fault_markers, marker_lines, problems_of, uses_chaos
 from pytest_chaos.settings import OPTIONS, SETTINGS_KEY, resolve
 
-__all__ = ["chaos_cluster", "chaos_namespace", "kube"]
+__all__ = [
+    "chaos",
+    "chaos_cluster",
+    "chaos_namespace",
+    "chaos_session",
+    "class_chaos",
+    "kube",
+    "module_chaos",
+    "steady",
+]
 
-MARKERS = ("chaos: a resilience (chaos) test; selected with `pytest -m chaos`",)
+_STARTED_KEY = pytest.StashKey[set[str]]()
+_VERDICT = "chaos_verdict"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register every ``--chaos-*`` option and its ``chaos_*`` ini key once."""
     group = parser.getgroup("chaos", "resilience (chaos) testing on Kubernetes")
     for option in OPTIONS:
-        group.addoption(
-            option.flag, dest=option.dest, default=None, help=option.help, choices=option.choices
-        )
-        parser.addini(option.ini, help=option.help, default=None)
+        if option.kind == "bool":
+            group.addoption(
+                option.flag, dest=option.dest, action="store_true", default=None, help=option.help
+            )
+            parser.addini(option.ini, help=option.help, type="bool", default=None)
+        elif option.kind == "list":
+            group.addoption(
+                option.flag,
+                dest=option.dest,
+                action="append",
+                default=None,
+                metavar=option.name.split("_")[-1].upper(),
+                help=option.help,
+            )
+            parser.addini(option.ini, help=option.help, type="linelist", default=[])
+        else:
+            group.addoption(
+                option.flag,
+                dest=option.dest,
+                default=None,
+                help=option.help,
+                choices=option.choices,
+            )
+            parser.addini(option.ini, help=option.help, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Register markers and resolve the settings (bad values: a usage error, exit code 4)."""
-    for line in MARKERS:
+    """Register markers, resolve settings (bad values: usage error, exit 4), fix run id + seed."""
+    for line in marker_lines():
         config.addinivalue_line("markers", line)
     try:
-        config.stash[SETTINGS_KEY] = resolve(config)
+        settings = resolve(config)
     except ChaosConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[SETTINGS_KEY] = settings
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "chaos_run" in workerinput:
+        run_id, seed = workerinput["chaos_run"]
+    else:
+        from pytest_chaos.ledger import new_run_id
 
-
-def pytest_report_header(config: pytest.Config) -> str | None:
-    """Say which cluster chaos tests will use."""
-    settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None:
-        return None
-    if settings.cluster == "local":
-        return f"chaos: cluster=local (embedded, name {settings.local_name!r})"
-    where = settings.kubeconfig or "default kubeconfig"
-    return f"chaos: cluster=existing ({where}, context {settings.context or 'current'})"
+        run_id = new_run_id()
+        seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
+    config.stash[RUN_KEY] = (str(run_id), int(seed))
 
 
 @pytest.hookimpl(optionalhook=True)
-def pytest_testnodedown(node: object, error: object) -> None:
-    """Xdist controller: remember a local cluster a worker started, to stop it at the end."""
+def pytest_configure_node(node: Any) -> None:
+    """Under xdist, the controller: every worker uses the run's id and seed."""
+    node.workerinput["chaos_run"] = list(node.config.stash[RUN_KEY])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Say which cluster chaos tests use, and the seed that replays their random choices."""
+    settings = config.stash[SETTINGS_KEY]
+    run_id, seed = config.stash[RUN_KEY]
+    if settings.cluster == "local":
+        where = f"cluster=local (embedded, name {settings.local_name!r})"
+    else:
+        where = (
+            f"cluster=existing ({settings.kubeconfig or 'default kubeconfig'}, context "
+            f"{settings.context or 'current'})"
+        )
+    lines = [
+        f"chaos: {where}",
+        f"chaos: seed={seed} (replay with --chaos-seed={seed}), run {run_id}",
+    ]
+    if settings.dry_run:
+        lines.append("chaos: DRY RUN: targets are resolved and reported, nothing is touched")
+    return lines
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """``--chaos-cleanup``: revert leftovers of crashed runs and exit."""
+    settings = session.config.stash[SETTINGS_KEY]
+    if not settings.cleanup or hasattr(session.config, "workerinput"):
+        return
+    from pytest_chaos.cleanup import cleanup_for_settings
+
+    lines, failures = cleanup_for_settings(settings)
+    text = "\n".join(lines) or "chaos cleanup: nothing left behind"
+    pytest.exit(text, returncode=1 if failures else 0)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Validate every chaos marker (one usage error for all problems); tag chaos tests."""
+    problems = [problem for item in items for problem in problems_of(item)]
+    if problems:
+        raise pytest.UsageError("invalid chaos markers:\n  " + "\n  ".join(problems))
+    for item in items:
+        if uses_chaos(item) and not item.get_closest_marker("chaos"):
+            item.add_marker(pytest.mark.chaos)
+        if fault_markers(item) or item.get_closest_marker("steady_state"):
+            # The wrappers below need these fixtures; request them like the test does.
+            fixturenames = getattr(item, "fixturenames", None)
+            if fixturenames is not None:
+                for name in ("chaos", "steady"):
+                    if name not in fixturenames:
+                        fixturenames.append(name)
+
+
+def _steady_check(item: pytest.Item, *, when: str) -> None:
+    marker = item.get_closest_marker("steady_state")
+    steady_probes = item.stash.get(STEADY_KEY, None)
+    if marker is None or steady_probes is None:
+        return
+    from pytest_chaos.durations import as_seconds
+
+    kwargs = dict(marker.kwargs)
+    namespace = kwargs["namespace"]
+    within = as_seconds(kwargs.get("within", "30s"), name="within")
+    timeline = item.stash.get(TIMELINE_KEY, None)
+    try:
+        for name in kwargs.get("deployments", ()):
+            steady_probes.deployment(name, namespace=namespace).assert_available(within=within)
+        for name in kwargs.get("statefulsets", ()):
+            steady_probes.statefulset(name, namespace=namespace).assert_available(within=within)
+        for url in kwargs.get("http", ()):
+            steady_probes.http(url).assert_ok(within=within)
+    except NotSteadyError as exc:
+        if timeline is not None:
+            timeline.add("steady", f"NOT steady {when}")
+        prefix = "not steady before chaos" if when == "before" else "not steady after revert"
+        raise NotSteadyError(f"{prefix}:\n{exc}") from None
+    if timeline is not None:
+        timeline.add("steady", f"steady {when}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """After the fixtures: the steady_state check before chaos (failure: ERROR)."""
+    yield
+    _steady_check(item, when="before")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """Inject the marker faults, run the test, revert them in ``finally``, check steady state."""
+    injected: list[Any] = []
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    injector = funcargs.get("chaos")
+    try:
+        for marker, args, kwargs in fault_markers(item):
+            family = getattr(injector, marker.family)
+            injected.append(getattr(family, marker.verb)(*args, **kwargs))
+        yield
+    finally:
+        errors = []
+        for fault in reversed(injected):
+            try:
+                fault.revert()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise ExceptionGroup("chaos marker reverts failed", errors)
+    _steady_check(item, when="after")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the chaos timeline on failure, junit properties, and the chaos verdict."""
+    report = yield
+    timeline = item.stash.get(TIMELINE_KEY, None)
+    if call.when == "call":
+        if timeline is not None and timeline.events:
+            for event in timeline.events:
+                if event.phase == "inject":
+                    item.user_properties.append(("chaos.fault", event.text))
+        steady_probes = item.stash.get(STEADY_KEY, None)
+        for index, monitor in enumerate(getattr(steady_probes, "monitors", [])):
+            suffix = f".{index}" if index else ""
+            item.user_properties.append(
+                (f"chaos.availability{suffix}", round(monitor.availability, 4))
+            )
+            if monitor.time_to_recover is not None:
+                item.user_properties.append(
+                    (f"chaos.time_to_recover{suffix}", round(monitor.time_to_recover, 3))
+                )
+            if timeline is not None:
+                timeline.add("probe", f"{monitor}")
+    if report.failed and call.excinfo is not None:
+        exc = call.excinfo.value
+        if isinstance(exc, InconclusiveError):
+            report.__dict__[_VERDICT] = "inconclusive"
+        elif isinstance(exc, ChaosError) and call.when == "call":
+            report.__dict__[_VERDICT] = "chaos error"
+        if timeline is not None and timeline.events:
+            report.sections.append(("chaos timeline", timeline.render()))
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    """A fault that did not take effect, or broken chaos machinery, is an ERROR, not a FAIL."""
+    verdict = report.__dict__.get(_VERDICT)
+    if verdict and report.when == "call" and report.failed:
+        return "error", "E", f"ERROR ({verdict})"
+    return None
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Fail the session when a revert failed or a fault was left in the cluster."""
+    config = session.config
+    stats = config.stash.get(STATS_KEY, [])
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None and stats:
+        workeroutput["chaos_stats"] = stats
+    dirty = any(s["revert_failures"] or s["leftovers"] for s in stats)
+    if dirty and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Under xdist, the controller: collect a worker's chaos figures and the cluster it started."""
     output = getattr(node, "workeroutput", {})
+    config = node.config
+    config.stash.setdefault(STATS_KEY, []).extend(output.get("chaos_stats", []))
     name = output.get("chaos_started_local")
     if name:
-        config = getattr(node, "config", None)
-        if config is not None:
-            config.stash.setdefault(_STARTED_KEY, set()).add(name)
+        config.stash.setdefault(_STARTED_KEY, set()).add(name)
 
 
-_STARTED_KEY = pytest.StashKey[set[str]]()
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The chaos summary: faults injected and reverted, revert failures, leftovers."""
+    all_stats = config.stash.get(STATS_KEY, [])
+    if not all_stats:
+        return
+    injected = sum(s["injected"] for s in all_stats)
+    reverted = sum(s["reverted"] for s in all_stats)
+    failures = [f for s in all_stats for f in s["revert_failures"]]
+    leftovers = [f for s in all_stats for f in s["leftovers"]]
+    terminalreporter.section("chaos summary")
+    terminalreporter.write_line(
+        f"faults injected: {injected}, reverted: {reverted}, "
+        f"revert failures: {len(failures)}, leftovers: {len(leftovers)}"
+    )
+    for line in failures + leftovers:
+        terminalreporter.write_line(f"  {line}", red=True)
+    if failures or leftovers:
+        terminalreporter.write_line(
+            "the cluster may still carry faults: run `pytest-chaos cleanup`", red=True
+        )
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Xdist controller: stop the local cluster a worker started (workers leave it running)."""
+    """Under xdist, the controller: stop a local cluster a worker started (workers keep it)."""
     for name in config.stash.get(_STARTED_KEY, set()):
         from pytest_chaos.cluster.local import LocalCluster
 

@@ -28,6 +28,7 @@ class Option:
     help: str
     default: str | None = None
     choices: tuple[str, ...] | None = None
+    kind: Literal["str", "bool", "list"] = "str"
 
     @property
     def flag(self) -> str:
@@ -50,6 +51,26 @@ class Option:
         return "chaos_" + self.name
 
 
+#: Contexts chaos may touch without being told: local and throw-away test clusters.
+DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = (
+    "pytest-chaos-*",
+    "kind-*",
+    "k3d-*",
+    "minikube",
+    "docker-desktop",
+    "rancher-desktop",
+    "orbstack",
+    "colima*",
+)
+#: Namespaces refused unless listed in --chaos-allow-namespace by name.
+PROTECTED_NAMESPACES: tuple[str, ...] = (
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "istio-system",
+    "local-path-storage",
+)
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "cluster",
@@ -64,6 +85,32 @@ OPTIONS: tuple[Option, ...] = (
     Option("context", "kubeconfig context to use (default: the kubeconfig's current context)"),
     Option("local_name", "name of the embedded local cluster to start or reuse", default="local"),
     Option("local_nodes", "number of fake nodes of the embedded local cluster", default="3"),
+    Option(
+        "allow_namespace",
+        "namespace chaos may touch (repeatable; default: any but "
+        "kube-system and other system namespaces; namespaces made by chaos_namespace are "
+        "always allowed)",
+        kind="list",
+    ),
+    Option(
+        "allow_context",
+        "kubeconfig context (glob) chaos may touch (repeatable); local and "
+        "test clusters (kind-*, minikube, docker-desktop, the embedded cluster) always are",
+        kind="list",
+    ),
+    Option(
+        "dry_run",
+        "resolve targets and report the plan (as skips) without touching anything",
+        kind="bool",
+    ),
+    Option("seed", "seed of every random choice (default: a new one, printed in the header)"),
+    Option(
+        "max_percent",
+        "blast radius: the largest percent of a workload's pods one fault may hit (default 100)",
+        default="100",
+    ),
+    Option("journal", "write every chaos event as a JSON line to this file"),
+    Option("cleanup", "revert leftovers of crashed runs in the cluster, then exit", kind="bool"),
 )
 
 
@@ -82,6 +129,13 @@ class Settings:
     context: str | None
     local_name: str
     local_nodes: int
+    allow_namespaces: tuple[str, ...] = ()
+    allow_contexts: tuple[str, ...] = ()
+    dry_run: bool = False
+    seed: int | None = None
+    max_percent: float = 100.0
+    journal: Path | None = None
+    cleanup: bool = False
 
 
 #: Where the plugin keeps the resolved Settings on the pytest config.
@@ -90,15 +144,40 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 
 def _raw(config: _ConfigLike, option: Option) -> tuple[str | None, str]:
     value = config.getoption(option.dest)
-    if value is not None:
+    if value is not None and value is not False and value != []:
+        if option.kind == "list":
+            return ",".join(value), option.flag
         return str(value), option.flag
     env = os.environ.get(option.env)
     if env:
         return env, f"environment variable {option.env}"
     ini = config.getini(option.ini)
     if ini:
+        if option.kind == "list":
+            return ",".join(
+                ini if isinstance(ini, list) else str(ini).split()
+            ), f"ini key {option.ini}"
         return str(ini), f"ini key {option.ini}"
     return option.default, "default"
+
+
+def _as_list(value: str | None) -> tuple[str, ...]:
+    return tuple(
+        part.strip() for part in (value or "").replace("\n", ",").split(",") if part.strip()
+    )
+
+
+def _as_bool(option: Option, value: str | None, source: str) -> bool:
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ChaosConfigError(
+        f"{option.flag}: {value!r} from {source} is not a boolean (use true/false)"
+    )
 
 
 def default_kubeconfig() -> Path | None:
@@ -144,10 +223,38 @@ def resolve(config: _ConfigLike) -> Settings:
             f"--chaos-local-nodes: {nodes_value!r} from {nodes_source} is not "
             "a positive whole number"
         ) from None
+    by_name = {o.name: o for o in OPTIONS}
+    seed_value, seed_source = raw["seed"]
+    seed: int | None = None
+    if seed_value is not None:
+        try:
+            seed = int(seed_value)
+        except ValueError:
+            raise ChaosConfigError(
+                f"--chaos-seed: {seed_value!r} from {seed_source} is not a whole number"
+            ) from None
+    percent_value, percent_source = raw["max_percent"]
+    try:
+        max_percent = float(percent_value or "100")
+        if not 0 < max_percent <= 100:
+            raise ValueError
+    except ValueError:
+        raise ChaosConfigError(
+            f"--chaos-max-percent: {percent_value!r} from {percent_source} "
+            "must be a number above 0 and at most 100"
+        ) from None
+    journal_value = raw["journal"][0]
     return Settings(
         cluster="local" if cluster_value == "local" else "existing",
         kubeconfig=kubeconfig,
         context=raw["context"][0],
         local_name=raw["local_name"][0] or "local",
         local_nodes=nodes,
+        allow_namespaces=_as_list(raw["allow_namespace"][0]),
+        allow_contexts=_as_list(raw["allow_context"][0]),
+        dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),
+        seed=seed,
+        max_percent=max_percent,
+        journal=Path(journal_value) if journal_value else None,
+        cleanup=_as_bool(by_name["cleanup"], *raw["cleanup"]),
     )

@@ -123,6 +123,23 @@ class Kube:
 
         return wait_until(list_fn, condition, within=within, what=what, **list_kwargs)
 
+    def list_raw(self, list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """A list call's JSON, without building client models (fast for thousands of objects)."""
+        import json
+
+        from pytest_chaos.kube.retry import call
+
+        response = call(list_fn, *args, _preload_content=False, **kwargs)
+        try:
+            data: dict[str, Any] = json.loads(response.data)
+        finally:
+            response.release_conn()
+        return data
+
+    def serialize(self, obj: Any) -> Any:
+        """A client model as the API's JSON (camelCase dicts), e.g. to store or compare it."""
+        return self.api_client.sanitize_for_serialization(obj)
+
     def close(self) -> None:
         """Release the client's connection pool."""
         self.api_client.close()

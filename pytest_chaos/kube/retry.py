@@ -58,3 +58,19 @@ def retrying(
         return policy(fn, *args, **kwargs)
 
     return wrapped
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line account of an API error: status, reason and the server's message."""
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        import json
+
+        message = ""
+        try:
+            message = json.loads(exc.body or "{}").get("message", "")
+        except (ValueError, AttributeError):
+            message = str(exc.body or "")[:300]
+        return f"{exc.status} {exc.reason}: {message}".strip()
+    return f"{type(exc).__name__}: {exc}"

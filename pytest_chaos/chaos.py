@@ -1,0 +1,119 @@
+"""The ``chaos`` fixture's object and the per-session state behind it."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+
+from pytest_chaos.errors import RevertError
+from pytest_chaos.faults import Fault, FaultContext
+from pytest_chaos.faults.deployments import WorkloadFaults
+from pytest_chaos.faults.pods import PodFaults
+from pytest_chaos.kube import Kube
+from pytest_chaos.ledger import Ledger, Owner, UndoRecord, read_cluster
+from pytest_chaos.report.timeline import Timeline
+from pytest_chaos.safety import Safety
+from pytest_chaos.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SessionStats:
+    """What the chaos summary reports at the end of a run."""
+
+    injected: int = 0
+    reverted: int = 0
+    revert_failures: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
+
+
+class ChaosSession:
+    """One pytest process's chaos state: cluster, ledger, guards, seed and counters."""
+
+    def __init__(self, kube: Kube, settings: Settings, *, run_id: str, seed: int) -> None:
+        """Guard kube's cluster with settings; records are owned by this process in run_id."""
+        self.kube = kube
+        self.settings = settings
+        self.run_id = run_id
+        self.seed = seed
+        self.safety = Safety(settings, kube.context)
+        self.ledger = Ledger(kube, Owner.current(run_id))
+        self.stats = SessionStats()
+
+    def leftovers(self) -> list[UndoRecord]:
+        """Undo records in the cluster whose owner process is gone (crashed runs)."""
+        return [r for r in read_cluster(self.kube) if not r.owner.is_alive()]
+
+    def open_records(self) -> list[UndoRecord]:
+        """This process's records still in the cluster (should be none after teardown)."""
+        return [r for r in read_cluster(self.kube) if r.owner == self.ledger.owner]
+
+
+class Chaos:
+    """The fault injector: ``chaos.pods``, ``chaos.deployments``, ``chaos.statefulsets``.
+
+    Every verb returns a :class:`~pytest_chaos.faults.Fault`. Whatever is still active when the
+    fixture ends is reverted, newest first; every revert is attempted even if one fails.
+    """
+
+    def __init__(self, session: ChaosSession, test: str, timeline: Timeline) -> None:
+        """Inject faults for test (a node id) and log them on timeline."""
+        self._session = session
+        self.timeline = timeline
+        self.faults: list[Fault] = []
+        # Seeded per test, so a test picks the same targets under xdist and in any order.
+        rng = random.Random(f"{session.seed}:{test}")  # noqa: S311 - not for security
+        ctx = FaultContext(
+            kube=session.kube,
+            ledger=session.ledger,
+            safety=session.safety,
+            rng=rng,
+            timeline=timeline,
+            test=test,
+            dry_run=session.settings.dry_run,
+            on_fault=self._track,
+        )
+        self.pods = PodFaults(ctx)
+        self.deployments = WorkloadFaults(ctx, "Deployment")
+        self.statefulsets = WorkloadFaults(ctx, "StatefulSet")
+
+    def _track(self, fault: Fault) -> None:
+        self.faults.append(fault)
+        self._session.stats.injected += 1
+        self._session.stats.faults.append(f"{fault.kind} {', '.join(fault.targets)}")
+
+    @property
+    def active(self) -> list[Fault]:
+        """Faults not reverted yet."""
+        return [f for f in self.faults if f.active]
+
+    def revert_all(self) -> None:
+        """Revert every active fault, newest first; raise after all were attempted."""
+        errors: list[Exception] = []
+        for fault in reversed(self.faults):
+            if not fault.active:
+                continue
+            try:
+                fault.revert()
+                self._session.stats.reverted += 1
+            except Exception as exc:
+                self._session.stats.revert_failures.append(f"{fault!r}: {exc}")
+                errors.append(exc)
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise ExceptionGroup(f"{len(errors)} chaos reverts failed", errors)
+
+    def revert(self, fault: Fault) -> None:
+        """Revert one fault now (same as ``fault.revert()``)."""
+        try:
+            fault.revert()
+        except Exception:
+            self._session.stats.revert_failures.append(repr(fault))
+            raise
+        self._session.stats.reverted += 1
+
+
+__all__ = ["Chaos", "ChaosSession", "RevertError", "SessionStats"]

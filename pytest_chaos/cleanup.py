@@ -1,0 +1,73 @@
+"""Cleanup: find the faults of crashed runs in the cluster and revert them.
+
+Records are read from the cluster (they survive a SIGKILLed runner) and from this machine's
+local ledger files; a record whose owner process still runs belongs to a live run and is left
+alone unless ``include_live`` is set.
+"""
+
+from __future__ import annotations
+
+from pytest_chaos.errors import ChaosError
+from pytest_chaos.faults import undo
+from pytest_chaos.kube import Kube
+from pytest_chaos.ledger import Ledger, Owner, UndoRecord, forget_local, read_cluster, read_local
+from pytest_chaos.settings import Settings
+
+
+def find_leftovers(kube: Kube, *, include_live: bool = False) -> list[UndoRecord]:
+    """Records of faults still in the cluster (and open local records), live owners excepted."""
+    found: dict[str, UndoRecord] = {r.id: r for r in read_cluster(kube)}
+    for record in read_local():
+        if record.undo != "none":
+            found.setdefault(record.id, record)
+    return [r for r in found.values() if include_live or not r.owner.is_alive()]
+
+
+def clean(
+    kube: Kube, *, include_live: bool = False, dry_run: bool = False
+) -> tuple[list[str], list[str]]:
+    """Revert every leftover; return (report lines, failures)."""
+    lines: list[str] = []
+    failures: list[str] = []
+    done: set[str] = set()
+    for record in find_leftovers(kube, include_live=include_live):
+        label = f"{record.fault} on {record.target} (run {record.owner.run}, {record.test})"
+        if dry_run:
+            lines.append(f"would revert {label}")
+            continue
+        try:
+            outcome = undo.revert(kube, record)
+            Ledger(kube, record.owner).close(record, outcome=f"cleaned: {outcome}")
+        except ChaosError as exc:
+            failures.append(f"{label}: {exc}")
+            lines.append(f"FAILED {label}: {exc}")
+            continue
+        except Exception as exc:
+            failures.append(f"{label}: {exc}")
+            lines.append(f"FAILED {label}: {type(exc).__name__}: {exc}")
+            continue
+        done.add(record.id)
+        lines.append(f"{outcome}: {label}")
+    if done:
+        forget_local(done)
+    return lines, failures
+
+
+def cleanup_for_settings(settings: Settings) -> tuple[list[str], list[str]]:
+    """Clean the cluster the settings point at (``--chaos-cleanup``)."""
+    from pytest_chaos.cluster import provider_for
+    from pytest_chaos.cluster.local import LocalCluster
+
+    if settings.cluster == "local" and not LocalCluster(settings.local_name).status().running:
+        return ["chaos cleanup: the local cluster is not running; nothing to clean"], []
+    provider = provider_for(settings)
+    handle = provider.acquire()
+    kube = Kube.from_kubeconfig(handle.kubeconfig, handle.context)
+    try:
+        return clean(kube)
+    finally:
+        kube.close()
+        provider.release()
+
+
+__all__ = ["Owner", "clean", "cleanup_for_settings", "find_leftovers"]

@@ -1,0 +1,153 @@
+"""Faults and their handle.
+
+Each verb plans (resolves targets, checks safety), records its undo, injects, verifies that the
+fault took effect, and returns a :class:`Fault` whose ``revert()`` undoes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from pytest_chaos.errors import ChaosError, InjectError, RevertError
+from pytest_chaos.faults import undo
+from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import describe
+from pytest_chaos.ledger import Ledger, UndoRecord
+from pytest_chaos.report.timeline import Timeline
+from pytest_chaos.safety import Safety
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FaultContext:
+    """What every fault needs: the cluster, the ledger, the guards, the seeded randomness."""
+
+    kube: Kube
+    ledger: Ledger
+    safety: Safety
+    rng: random.Random
+    timeline: Timeline
+    test: str
+    dry_run: bool = False
+    on_fault: Callable[[Fault], None] | None = None
+
+    def record(
+        self,
+        fault: str,
+        *,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        uid: str | None,
+        undo: str,
+        payload: dict[str, Any] | None = None,
+        in_cluster: bool = True,
+    ) -> UndoRecord:
+        """Write an undo record (locally and in the cluster) before the mutation it covers."""
+        record = UndoRecord(
+            id=self.ledger.new_id(),
+            fault=fault,
+            test=self.test,
+            owner=self.ledger.owner,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            uid=uid,
+            undo=undo,
+            payload=payload or {},
+        )
+        self.ledger.write(record, in_cluster=in_cluster)
+        return record
+
+
+class Fault:
+    """An injected fault: its targets, whether it is active, and how to revert it."""
+
+    def __init__(
+        self,
+        ctx: FaultContext,
+        kind: str,
+        targets: tuple[str, ...],
+        records: list[UndoRecord],
+        *,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        """Wrap the records of a fault that was just injected (use the fault verbs instead)."""
+        self._ctx = ctx
+        self.kind = kind
+        self.targets = targets
+        self.records = records
+        self.details = details or {}
+        self.active = True
+
+    def revert(self) -> None:
+        """Undo the fault (idempotent: reverting twice is harmless).
+
+        Every record is attempted even when one fails; then a RevertError (one failure) or an
+        ExceptionGroup of them is raised and the fault stays active.
+        """
+        if not self.active:
+            return
+        errors: list[Exception] = []
+        for record in reversed(self.records):
+            try:
+                outcome = undo.revert(self._ctx.kube, record)
+                self._ctx.ledger.close(record, outcome=outcome)
+                if outcome != "nothing to undo":
+                    self._ctx.timeline.add("revert", f"{self.kind}: {record.target} {outcome}")
+            except Exception as exc:
+                self._ctx.timeline.add("revert", f"{self.kind}: {record.target} FAILED: {exc}")
+                errors.append(
+                    exc
+                    if isinstance(exc, ChaosError)
+                    else RevertError(f"{self.kind}: reverting {record.target} failed: {exc}")
+                )
+        if errors:
+            if len(errors) == 1:
+                raise errors[0]
+            raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
+        self.active = False
+
+    def __enter__(self) -> Fault:
+        """Use as ``with chaos.deployments.scale(...) as fault:``; reverted on exit."""
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Revert when the block ends, however it ends."""
+        self.revert()
+
+    def __repr__(self) -> str:
+        """``<Fault pods.kill active targets=[shop/web-1]>``."""
+        state = "active" if self.active else "reverted"
+        return f"<Fault {self.kind} {state} targets={list(self.targets)}>"
+
+
+@contextmanager
+def injecting(ctx: FaultContext, kind: str, records: list[UndoRecord]) -> Iterator[None]:
+    """Undo whatever part of a fault was applied when injecting it fails, then raise."""
+    try:
+        yield
+    except Exception as exc:
+        partial = Fault(ctx, kind, (), records)
+        try:
+            partial.revert()
+        except Exception as revert_exc:
+            raise InjectError(
+                f"{kind} failed ({exc}) and undoing its partial effect failed too "
+                f"({revert_exc}); run `pytest-chaos cleanup`"
+            ) from exc
+        if isinstance(exc, ChaosError):
+            raise
+        raise InjectError(f"{kind} failed and was undone: {describe(exc)}") from exc

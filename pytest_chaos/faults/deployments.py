@@ -1,0 +1,180 @@
+"""Workload faults: delete, scale and restart Deployments and StatefulSets.
+
+``chaos.deployments`` and ``chaos.statefulsets`` share these verbs:
+
+* ``delete``: the manifest is recorded first; undo re-creates it exactly (same spec, labels,
+  annotations; only server-set fields differ). If someone re-created it meanwhile with another
+  spec, that is reported as drift and left alone.
+* ``scale``: undo sets the previous replicas back, unless someone else changed them meanwhile.
+* ``restart``: a rollout restart, like ``kubectl rollout restart``; nothing to undo.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Any
+
+from pytest_chaos.durations import Duration, as_seconds
+from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
+from pytest_chaos.faults import Fault, FaultContext, injecting
+from pytest_chaos.faults.undo import restorable_manifest, workload_api
+from pytest_chaos.kube.retry import call
+from pytest_chaos.ledger import UndoRecord
+from pytest_chaos.targeting import nothing_matched
+
+
+class WorkloadFaults:
+    """``chaos.deployments`` / ``chaos.statefulsets``: faults on one kind of workload."""
+
+    def __init__(self, ctx: FaultContext, kind: str) -> None:
+        """Bind the verbs to a fault context and a kind (``Deployment`` or ``StatefulSet``)."""
+        self._ctx = ctx
+        self.kind = kind
+        self._family = "deployments" if kind == "Deployment" else "statefulsets"
+
+    def _read(self, name: str, namespace: str) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+
+        if not isinstance(name, str) or not name:
+            raise ChaosConfigError(f"name={name!r} must be the name of a {self.kind}")
+        self._ctx.safety.check_namespace(namespace)
+        try:
+            obj = call(workload_api(self._ctx.kube, self.kind, "read"), name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            listing = self._ctx.kube.list_raw(
+                workload_api(self._ctx.kube, self.kind, "list"), namespace
+            )
+            existing = {
+                o["metadata"]["name"]: o["metadata"].get("labels") or {}
+                for o in listing.get("items", [])
+            }
+            message = nothing_matched(f"{self.kind}s", None, namespace, existing)
+            raise TargetingError(
+                f"{self.kind} {namespace}/{name} does not exist; {message}"
+            ) from None
+        data: dict[str, Any] = self._ctx.kube.serialize(obj)
+        return data
+
+    def _dry_run(self, plan: str) -> None:
+        if self._ctx.dry_run:
+            import pytest
+
+            self._ctx.timeline.add("plan", f"{self._family}: {plan}")
+            pytest.skip(f"chaos dry run: would {plan}")
+
+    def _done(self, fault: Fault) -> Fault:
+        if self._ctx.on_fault:
+            self._ctx.on_fault(fault)
+        return fault
+
+    def delete(self, name: str, *, namespace: str, within: Duration = 60) -> Fault:
+        """Delete the workload (its pods go with it); revert re-creates it from its manifest."""
+        ctx = self._ctx
+        wait = as_seconds(within, name="within")
+        current = self._read(name, namespace)
+        target = f"{namespace}/{name}"
+        self._dry_run(f"delete {self.kind} {target}")
+        kind = f"{self._family}.delete"
+        uid = current["metadata"]["uid"]
+        records: list[UndoRecord] = []
+        with injecting(ctx, kind, records):
+            records.append(
+                ctx.record(
+                    kind,
+                    kind=self.kind,
+                    namespace=namespace,
+                    name=name,
+                    uid=uid,
+                    undo="recreate",
+                    payload={"manifest": restorable_manifest(current)},
+                )
+            )
+            body: Any = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+            call(workload_api(ctx.kube, self.kind, "delete"), name, namespace, body=body)
+            ctx.timeline.add("inject", f"{kind}: {self.kind} {target} deleted", targets=[target])
+        try:
+            ctx.kube.wait(
+                functools.partial(workload_api(ctx.kube, self.kind, "list"), namespace),
+                lambda objects: all(o.metadata.uid != uid for o in objects),
+                within=wait,
+                what=f"{self.kind} {target} to be gone",
+                field_selector=f"metadata.name={name}",
+            )
+        except WaitTimeout as exc:
+            raise InconclusiveError(
+                f"{kind} did not take effect: {exc} (a finalizer may hold it)"
+            ) from None
+        ctx.timeline.add("verify", f"{kind}: {self.kind} {target} is gone")
+        return self._done(Fault(ctx, kind, (target,), records))
+
+    def scale(self, name: str, *, namespace: str, replicas: int) -> Fault:
+        """Set the replicas; revert sets the previous number back (unless changed meanwhile)."""
+        ctx = self._ctx
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise ChaosConfigError(f"replicas={replicas!r} must be a whole number >= 0")
+        current = self._read(name, namespace)
+        before = int(current.get("spec", {}).get("replicas", 1))
+        target = f"{namespace}/{name}"
+        self._dry_run(f"scale {self.kind} {target} from {before} to {replicas}")
+        kind = f"{self._family}.scale"
+        records: list[UndoRecord] = []
+        with injecting(ctx, kind, records):
+            records.append(
+                ctx.record(
+                    kind,
+                    kind=self.kind,
+                    namespace=namespace,
+                    name=name,
+                    uid=current["metadata"]["uid"],
+                    undo="scale",
+                    payload={"from": before, "to": replicas},
+                )
+            )
+            body: Any = {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "spec": {"replicas": replicas},
+            }
+            call(workload_api(ctx.kube, self.kind, "patch"), name, namespace, body)
+            ctx.timeline.add(
+                "inject",
+                f"{kind}: {self.kind} {target} {before} -> {replicas} replicas",
+                targets=[target],
+            )
+        return self._done(
+            Fault(ctx, kind, (target,), records, details={"from": before, "to": replicas})
+        )
+
+    def restart(self, name: str, *, namespace: str) -> Fault:
+        """Roll every pod, as ``kubectl rollout restart`` does (there is nothing to undo)."""
+        ctx = self._ctx
+        current = self._read(name, namespace)
+        target = f"{namespace}/{name}"
+        self._dry_run(f"restart {self.kind} {target}")
+        kind = f"{self._family}.restart"
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        records: list[UndoRecord] = []
+        with injecting(ctx, kind, records):
+            records.append(
+                ctx.record(
+                    kind,
+                    kind=self.kind,
+                    namespace=namespace,
+                    name=name,
+                    uid=current["metadata"]["uid"],
+                    undo="none",
+                    in_cluster=False,
+                )
+            )
+            body: Any = {
+                "spec": {
+                    "template": {
+                        "metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}
+                    }
+                }
+            }
+            call(workload_api(ctx.kube, self.kind, "patch"), name, namespace, body)
+            ctx.timeline.add("inject", f"{kind}: {self.kind} {target} restarted", targets=[target])
+        return self._done(Fault(ctx, kind, (target,), records))

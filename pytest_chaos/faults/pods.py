@@ -1,0 +1,150 @@
+"""Pod faults: ``chaos.pods.kill`` deletes pods (gracefully or not) and verifies they went away.
+
+There is nothing to undo: the pods' controllers (ReplicaSet, StatefulSet, Job...) create
+replacements, and whether they do so in time is exactly what the test checks. A bare pod is gone
+for good, which is the book's first lesson.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from pytest_chaos.durations import Duration, as_seconds
+from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
+from pytest_chaos.faults import Fault, FaultContext, injecting
+from pytest_chaos.kube.retry import call
+from pytest_chaos.ledger import UndoRecord
+from pytest_chaos.targeting import PodFilter, choose, nothing_matched, validate_mode
+
+
+def _name(pod: Any) -> str:
+    return str(pod["metadata"]["name"])
+
+
+class PodFaults:
+    """``chaos.pods``: faults on pods."""
+
+    def __init__(self, ctx: FaultContext) -> None:
+        """Bind the verbs to a fault context (the chaos fixture does this)."""
+        self._ctx = ctx
+
+    def kill(
+        self,
+        selector: str | None = None,
+        *,
+        namespace: str,
+        mode: str = "one",
+        value: float | None = None,
+        grace_period: int | None = None,
+        field_selector: str | None = None,
+        node: str | None = None,
+        phase: str | None = None,
+        within: Duration = 60,
+    ) -> Fault:
+        """Delete pods matching selector in namespace; return when they are really gone.
+
+        Args:
+            selector: label selector, e.g. ``"app=backend"`` (None: every pod).
+            namespace: where the pods are.
+            mode: how many of the matching pods: ``one``, ``all``, ``fixed`` (value = N),
+                ``fixed-percent`` / ``random-max-percent`` (value = percent).
+            value: the number or percent for the modes that need one.
+            grace_period: seconds the pods get to shut down (0 = at once; None = their own).
+            field_selector: server-side field selector, e.g. ``"status.phase=Running"``.
+            node: only pods on this node.
+            phase: only pods in this phase, e.g. ``"Running"``.
+            within: how long the pods may take to go away before the test is inconclusive.
+        """
+        ctx = self._ctx
+        checked_mode, checked_value = validate_mode(mode, value)
+        wait = as_seconds(within, name="within")
+        if grace_period is not None and (
+            isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
+        ):
+            raise ChaosConfigError(
+                f"grace_period={grace_period!r} must be a whole number of "
+                "seconds >= 0 (0 kills at once) or None"
+            )
+        ctx.safety.check_namespace(namespace)
+        pod_filter = PodFilter(label_selector=selector, node=node, phase=phase)
+        listing = ctx.kube.list_raw(
+            ctx.kube.core.list_namespaced_pod,
+            namespace,
+            label_selector=selector or None,
+            field_selector=field_selector or None,
+        )
+        candidates = pod_filter.apply(listing.get("items", []))
+        if not candidates:
+            everything = ctx.kube.list_raw(ctx.kube.core.list_namespaced_pod, namespace)
+            existing = {
+                _name(p): p["metadata"].get("labels") or {} for p in everything.get("items", [])
+            }
+            raise TargetingError(nothing_matched("pods", selector, namespace, existing))
+        chosen = choose(candidates, checked_mode, checked_value, ctx.rng, key=_name)
+        ctx.safety.check_blast_radius(
+            len(chosen), len(candidates), f"pods matching {selector!r} in {namespace}"
+        )
+        targets = tuple(f"{namespace}/{_name(p)}" for p in chosen)
+        plan = (
+            f"kill {len(chosen)} of {len(candidates)} pod(s) matching {selector!r} in "
+            f"{namespace} (mode={mode}): {', '.join(_name(p) for p in chosen)}"
+        )
+        if ctx.dry_run:
+            ctx.timeline.add("plan", f"pods.kill: {plan}")
+            _skip_dry_run(plan)
+        records: list[UndoRecord] = []
+        with injecting(ctx, "pods.kill", records):
+            for pod in chosen:
+                meta = pod["metadata"]
+                records.append(
+                    ctx.record(
+                        "pods.kill",
+                        kind="Pod",
+                        namespace=namespace,
+                        name=meta["name"],
+                        uid=meta.get("uid"),
+                        undo="none",
+                        in_cluster=False,
+                    )
+                )
+                self._delete(namespace, meta["name"], meta.get("uid"), grace_period)
+            ctx.timeline.add("inject", f"pods.kill: {plan}", targets=list(targets))
+        gone_uids = {p["metadata"].get("uid") for p in chosen}
+        try:
+            ctx.kube.wait(
+                functools.partial(ctx.kube.core.list_namespaced_pod, namespace),
+                lambda pods: not gone_uids & {p.metadata.uid for p in pods},
+                within=wait,
+                what=f"the killed pods to go away ({', '.join(targets)})",
+                label_selector=selector or None,
+            )
+        except WaitTimeout as exc:
+            raise InconclusiveError(
+                f"pods.kill did not take effect: {exc}. A finalizer or a very long grace period "
+                "may hold them; the test proves nothing until they are gone"
+            ) from None
+        ctx.timeline.add("verify", f"pods.kill: {len(targets)} pod(s) gone")
+        fault = Fault(ctx, "pods.kill", targets, records, details={"mode": mode})
+        if ctx.on_fault:
+            ctx.on_fault(fault)
+        return fault
+
+    def _delete(self, namespace: str, name: str, uid: str | None, grace_period: int | None) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        # The uid precondition: never delete a replacement that took the name (StatefulSets).
+        body: Any = {"preconditions": {"uid": uid} if uid else None}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        try:
+            call(self._ctx.kube.core.delete_namespaced_pod, name, namespace, body=body)
+        except ApiException as exc:
+            if exc.status not in (404, 409):  # already gone, or already replaced
+                raise
+
+
+def _skip_dry_run(plan: str) -> None:
+    import pytest
+
+    pytest.skip(f"chaos dry run: would {plan}")

@@ -1,0 +1,131 @@
+"""Undo: how each kind of record is reverted, by a test's teardown or by cleanup alike.
+
+Every undo is idempotent (reverting twice is harmless) and conflict-aware: an object changed by
+someone else since the fault is reported as drift (DriftError), never overwritten.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_chaos.errors import DriftError, RevertError
+from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import call
+from pytest_chaos.ledger import UndoRecord
+
+#: Metadata the API server sets; a restored object must not carry the old values.
+SERVER_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+)
+#: Annotations a controller writes on its own object.
+CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
+
+_API_NAMES = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
+
+
+def workload_api(kube: Kube, kind: str, verb: str) -> Any:
+    """The apps/v1 client method for verb on kind, e.g. ``read_namespaced_deployment``."""
+    return getattr(kube.apps, f"{verb}_namespaced_{_API_NAMES[kind]}")
+
+
+def restorable_manifest(obj: dict[str, Any]) -> dict[str, Any]:
+    """An object as read from the API, minus what the server sets: ready to create again."""
+    metadata = {k: v for k, v in obj.get("metadata", {}).items() if k not in SERVER_METADATA}
+    annotations = {
+        k: v
+        for k, v in (metadata.get("annotations") or {}).items()
+        if k not in CONTROLLER_ANNOTATIONS
+    }
+    if annotations:
+        metadata["annotations"] = annotations
+    else:
+        metadata.pop("annotations", None)
+    return {k: v for k, v in obj.items() if k != "status"} | {"metadata": metadata}
+
+
+def revert(kube: Kube, record: UndoRecord) -> str:
+    """Undo one record; return what happened ("reverted", "already reverted", ...)."""
+    if record.undo == "none":
+        return "nothing to undo"
+    if record.undo == "recreate":
+        return _recreate(kube, record)
+    if record.undo == "scale":
+        return _scale_back(kube, record)
+    raise RevertError(f"{record.target}: unknown undo {record.undo!r} (record {record.id})")
+
+
+def _read(kube: Kube, record: UndoRecord) -> dict[str, Any] | None:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        obj = call(workload_api(kube, record.kind, "read"), record.name, record.namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    data: dict[str, Any] = kube.serialize(obj)
+    return data
+
+
+def _recreate(kube: Kube, record: UndoRecord) -> str:
+    from kubernetes.client.exceptions import ApiException
+
+    manifest = record.payload["manifest"]
+    try:
+        call(workload_api(kube, record.kind, "create"), record.namespace, manifest)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        current = _read(kube, record)
+        if current is not None and current.get("spec") == manifest.get("spec"):
+            return "already reverted"
+        raise DriftError(
+            f"{record.target} exists again but differs from the one the fault deleted: someone "
+            "else re-created it; left as it is (record " + record.id + ")"
+        ) from None
+    return "reverted"
+
+
+def _scale_back(kube: Kube, record: UndoRecord) -> str:
+    from kubernetes.client.exceptions import ApiException
+
+    before, during = int(record.payload["from"]), int(record.payload["to"])
+    for _attempt in range(5):
+        current = _read(kube, record)
+        if current is None:
+            raise DriftError(
+                f"{record.target} was deleted while scaled to {during}: nothing to "
+                f"scale back to {before} (record {record.id})"
+            )
+        if record.uid and current["metadata"].get("uid") != record.uid:
+            raise DriftError(
+                f"{record.target} was replaced by another object while the fault "
+                f"was active; left as it is (record {record.id})"
+            )
+        replicas = current.get("spec", {}).get("replicas")
+        if replicas == before:
+            return "already reverted"
+        if replicas != during:
+            raise DriftError(
+                f"{record.target} was scaled to {replicas} by someone else while the fault held "
+                f"it at {during}; not restoring {before} over their change (record {record.id})"
+            )
+        body: Any = {
+            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+            "spec": {"replicas": before},
+        }
+        try:
+            call(workload_api(kube, record.kind, "patch"), record.name, record.namespace, body)
+        except ApiException as exc:
+            if exc.status == 409:
+                continue  # changed between our read and our write: look again
+            raise
+        return "reverted"
+    raise RevertError(f"{record.target}: kept changing while scaling back (record {record.id})")

@@ -1,0 +1,229 @@
+"""The ledger: write-ahead records of how to undo every fault, kept where a crash cannot lose them.
+
+Before a fault touches anything, its :class:`UndoRecord` is written twice:
+
+1. appended to a local JSON-lines file (one per process, fsynced), and
+2. stored in the cluster, as a ConfigMap named ``pytest-chaos-undo-<id>`` in the target's
+   namespace, labelled ``chaos.pytest.dev/undo=true`` and with the owner's run id.
+
+Only then is the object mutated. A revert undoes the change idempotently and deletes the record;
+the local file gets a ``reverted`` line. Cleanup (``pytest-chaos cleanup``, ``--chaos-cleanup``,
+and the warning at the start of every run) finds records in the cluster even when the local file
+is gone. Records are matched to objects by kind, namespace, name *and uid*: annotations are not
+proof of anything (a Deployment's annotations are copied to its ReplicaSets), and a record whose
+owner process still runs is left alone, so a parallel run's faults are never reverted under it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_chaos.cluster.processes import start_time_of
+from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import call
+
+UNDO_LABEL = "chaos.pytest.dev/undo"
+RUN_LABEL = "chaos.pytest.dev/run"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "pytest-chaos"
+RECORD_KEY = "record.json"
+
+
+def new_run_id() -> str:
+    """A run id: sortable by time, unique, a valid label value."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that made a record: a record is stale once its owner is gone."""
+
+    run: str
+    host: str
+    pid: int
+    start_time: int
+
+    @classmethod
+    def current(cls, run: str) -> Owner:
+        """This process, in the run called run."""
+        pid = os.getpid()
+        return cls(run, socket.gethostname(), pid, start_time_of(pid) or 0)
+
+    def is_alive(self) -> bool:
+        """True when the owner process still runs (only knowable on its own host)."""
+        if self.host != socket.gethostname():
+            return False
+        return start_time_of(self.pid) == self.start_time
+
+
+@dataclass(frozen=True, slots=True)
+class UndoRecord:
+    """How to undo one mutation of one object."""
+
+    id: str
+    fault: str
+    test: str
+    owner: Owner
+    kind: str
+    namespace: str | None
+    name: str
+    uid: str | None
+    undo: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    created: float = field(default_factory=time.time)
+
+    @property
+    def target(self) -> str:
+        """``Kind namespace/name``, as messages name objects."""
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        return f"{self.kind} {where}"
+
+    @property
+    def configmap_name(self) -> str:
+        """Name of the record's ConfigMap in the cluster."""
+        return f"pytest-chaos-undo-{self.id}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict of this record."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UndoRecord:
+        """Rebuild a record from :meth:`to_json` output."""
+        values = dict(data)
+        values["owner"] = Owner(**values["owner"])
+        return cls(**values)
+
+
+def ledger_dir() -> Path:
+    """Where local ledger files live: ``$PYTEST_CHAOS_LEDGER_DIR`` or the user state dir."""
+    explicit = os.environ.get("PYTEST_CHAOS_LEDGER_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "pytest-chaos" / "ledger"
+
+
+class Ledger:
+    """The undo records of one process."""
+
+    def __init__(self, kube: Kube, owner: Owner, *, directory: Path | None = None) -> None:
+        """Keep the records of owner, locally under directory and in kube's cluster."""
+        self.kube = kube
+        self.owner = owner
+        self.directory = directory or ledger_dir()
+        self.path = self.directory / f"{owner.run}-{owner.pid}.jsonl"
+        self.open_records: dict[str, UndoRecord] = {}
+
+    def new_id(self) -> str:
+        """A fresh record id (a valid name suffix)."""
+        return secrets.token_hex(6)
+
+    def _append(self, entry: dict[str, Any]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(entry, sort_keys=True) + "\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write(self, record: UndoRecord, *, in_cluster: bool = True) -> None:
+        """Record how to undo a mutation: locally (fsynced), then in the cluster. Call first!"""
+        self._append({"state": "pending", "record": record.to_json()})
+        if in_cluster and record.namespace:
+            body: Any = {
+                "metadata": {
+                    "name": record.configmap_name,
+                    "labels": {
+                        UNDO_LABEL: "true",
+                        RUN_LABEL: record.owner.run,
+                        MANAGED_BY_LABEL: MANAGED_BY,
+                    },
+                    "annotations": {"chaos.pytest.dev/target": record.target},
+                },
+                "data": {RECORD_KEY: json.dumps(record.to_json(), sort_keys=True)},
+            }
+            call(self.kube.core.create_namespaced_config_map, record.namespace, body)
+        self.open_records[record.id] = record
+
+    def close(self, record: UndoRecord, *, outcome: str = "reverted") -> None:
+        """Mark a record done: delete its cluster copy (idempotent) and log the outcome."""
+        from kubernetes.client.exceptions import ApiException
+
+        if record.namespace:
+            try:
+                call(
+                    self.kube.core.delete_namespaced_config_map,
+                    record.configmap_name,
+                    record.namespace,
+                )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+        self._append({"state": outcome, "id": record.id, "at": time.time()})
+        self.open_records.pop(record.id, None)
+
+
+def read_local(directory: Path | None = None) -> Iterator[UndoRecord]:
+    """Records of every local ledger file that were never closed."""
+    base = directory or ledger_dir()
+    if not base.is_dir():
+        return
+    for path in sorted(base.glob("*.jsonl")):
+        pending: dict[str, UndoRecord] = {}
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a crash mid-write
+                if entry.get("state") == "pending":
+                    record = UndoRecord.from_json(entry["record"])
+                    pending[record.id] = record
+                else:
+                    pending.pop(str(entry.get("id")), None)
+        yield from pending.values()
+
+
+def read_cluster(kube: Kube) -> list[UndoRecord]:
+    """Every undo record stored in the cluster, in any namespace."""
+    listing = call(
+        kube.core.list_config_map_for_all_namespaces, label_selector=f"{UNDO_LABEL}=true"
+    )
+    records = []
+    for item in listing.items or []:
+        data = (item.data or {}).get(RECORD_KEY)
+        if data:
+            with contextlib.suppress(ValueError, TypeError, KeyError):
+                records.append(UndoRecord.from_json(json.loads(data)))
+    return records
+
+
+def forget_local(record_ids: set[str], directory: Path | None = None) -> None:
+    """Remove local ledger files whose every record is closed or in record_ids."""
+    base = directory or ledger_dir()
+    if not base.is_dir():
+        return
+    for path in base.glob("*.jsonl"):
+        open_ids: set[str] = set()
+        with contextlib.suppress(OSError):
+            for line in path.read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    entry = json.loads(line)
+                    if entry.get("state") == "pending":
+                        open_ids.add(entry["record"]["id"])
+                    else:
+                        open_ids.discard(str(entry.get("id")))
+        if open_ids <= record_ids:
+            path.unlink(missing_ok=True)

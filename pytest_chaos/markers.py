@@ -1,0 +1,156 @@
+"""Markers: one signature function per marker, and collection-time validation.
+
+Each ``chaos_<family>_<verb>`` marker has a fixture twin ``chaos.<family>.<verb>`` taking the same
+arguments. Markers are checked when tests are collected: every problem of every test is reported
+at once, in one usage error (exit code 4), before anything touches the cluster.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_chaos.durations import Duration, as_seconds
+from pytest_chaos.errors import ChaosConfigError
+
+
+def chaos_pod_kill(
+    selector: str | None,
+    *,
+    namespace: str,
+    mode: str = "one",
+    value: float | None = None,
+    grace_period: int | None = None,
+) -> None:
+    """Kill pods matching selector in namespace while the test runs (``chaos.pods.kill``)."""
+    from pytest_chaos.targeting import parse_label_selector, validate_mode
+
+    parse_label_selector(selector, name="selector")
+    validate_mode(mode, value)
+    _name_of("namespace", namespace)
+    if grace_period is not None and (
+        isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
+    ):
+        raise ChaosConfigError(f"grace_period={grace_period!r} must be a whole number >= 0")
+
+
+def chaos_deployment_delete(name: str, *, namespace: str) -> None:
+    """Delete a Deployment during the test, re-create it after (``chaos.deployments.delete``)."""
+    _name_of("name", name)
+    _name_of("namespace", namespace)
+
+
+def steady_state(
+    *,
+    namespace: str,
+    deployments: Sequence[str] = (),
+    statefulsets: Sequence[str] = (),
+    http: Sequence[str] = (),
+    within: Duration = "30s",
+) -> None:
+    """Check before the faults (ERROR when not steady) and after their revert (FAIL)."""
+    _name_of("namespace", namespace)
+    for argument, names in (
+        ("deployments", deployments),
+        ("statefulsets", statefulsets),
+        ("http", http),
+    ):
+        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
+            raise ChaosConfigError(
+                f"{argument}={names!r} must be a list of strings (e.g. {argument}=[{'backend'!r}])"
+            )
+    as_seconds(within, name="within")
+
+
+def _name_of(argument: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ChaosConfigError(f"{argument}={value!r} must be a non-empty string")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultMarker:
+    """A fault marker and the fixture verb it calls."""
+
+    name: str
+    signature: Callable[..., None]
+    family: str
+    verb: str
+
+
+FAULT_MARKERS: dict[str, FaultMarker] = {
+    m.name: m
+    for m in (
+        FaultMarker("chaos_pod_kill", chaos_pod_kill, "pods", "kill"),
+        FaultMarker("chaos_deployment_delete", chaos_deployment_delete, "deployments", "delete"),
+    )
+}
+SIGNATURES: dict[str, Callable[..., None]] = {
+    **{name: m.signature for name, m in FAULT_MARKERS.items()},
+    "steady_state": steady_state,
+}
+
+
+def marker_lines() -> list[str]:
+    """The ``markers`` ini lines: each marker with its full signature and help."""
+    lines = [
+        "chaos: a resilience (chaos) test; selected with `pytest -m chaos` (added "
+        "automatically to tests that use chaos fixtures or chaos_* markers)"
+    ]
+    for name, function in SIGNATURES.items():
+        signature = str(inspect.signature(function)).replace(" -> None", "")
+        summary = (function.__doc__ or "").strip().splitlines()[0]
+        lines.append(f"{name}{signature}: {summary}")
+    return lines
+
+
+def _explain(name: str, function: Callable[..., None], exc: TypeError) -> str:
+    message = str(exc).replace(f"{function.__name__}()", f"{name}()")
+    if "unexpected keyword argument" in message:
+        bad = message.rsplit("'", 2)[-2]
+        params = list(inspect.signature(function).parameters)
+        close = difflib.get_close_matches(bad, params, n=1)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+    return message
+
+
+def problems_of(item: pytest.Item) -> Iterable[str]:
+    """Every problem with the chaos markers of one test, as messages naming the test."""
+    for mark in item.iter_markers():
+        if mark.name.startswith("chaos_") and mark.name not in SIGNATURES:
+            close = difflib.get_close_matches(mark.name, list(SIGNATURES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            yield f"{item.nodeid}: unknown marker {mark.name!r}{hint}"
+            continue
+        function = SIGNATURES.get(mark.name)
+        if function is None:
+            continue
+        try:
+            function(*mark.args, **mark.kwargs)
+        except TypeError as exc:
+            yield f"{item.nodeid}: {_explain(mark.name, function, exc)}"
+        except ChaosConfigError as exc:
+            yield f"{item.nodeid}: {mark.name}(): {exc}"
+
+
+def fault_markers(item: pytest.Item) -> list[tuple[FaultMarker, tuple[Any, ...], dict[str, Any]]]:
+    """The fault markers of a test, closest first reversed: in the order they are written."""
+    found = [
+        (FAULT_MARKERS[m.name], tuple(m.args), dict(m.kwargs))
+        for m in item.iter_markers()
+        if m.name in FAULT_MARKERS
+    ]
+    return list(reversed(found))
+
+
+def uses_chaos(item: pytest.Item) -> bool:
+    """True for tests that use a chaos fixture or marker (they get the ``chaos`` marker)."""
+    fixtures = set(getattr(item, "fixturenames", ()))
+    if fixtures & {"chaos", "module_chaos", "class_chaos"}:
+        return True
+    return any(m.name in SIGNATURES for m in item.iter_markers())

@@ -1,0 +1,1 @@
+"""Reporting: the event model shared by every sink (timeline, journal, junit, summary)."""

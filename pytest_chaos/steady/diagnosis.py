@@ -1,0 +1,102 @@
+"""The words of a failed steady-state check: which pods are bad and why, and recent events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_chaos.kube import Kube
+
+
+def _get(obj: Any, *path: str) -> Any:
+    """Read a field from a client model or an API dict alike (snake_case or camelCase keys)."""
+    for key in path:
+        if obj is None:
+            return None
+        if isinstance(obj, dict):
+            camel = key.split("_")[0] + "".join(w.title() for w in key.split("_")[1:])
+            obj = obj.get(camel, obj.get(key))
+        else:
+            obj = getattr(obj, key, None)
+    return obj
+
+
+def pod_ready(pod: Any) -> bool:
+    """Running, Ready and not terminating: the only pods that count as healthy."""
+    if _get(pod, "metadata", "deletion_timestamp"):
+        return False
+    if _get(pod, "status", "phase") != "Running":
+        return False
+    conditions = _get(pod, "status", "conditions") or []
+    return any(_get(c, "type") == "Ready" and _get(c, "status") == "True" for c in conditions)
+
+
+def node_ready(node: Any) -> bool:
+    """The node reports Ready and accepts new pods (not cordoned)."""
+    conditions = _get(node, "status", "conditions") or []
+    ready = any(_get(c, "type") == "Ready" and _get(c, "status") == "True" for c in conditions)
+    return ready and not _get(node, "spec", "unschedulable")
+
+
+def pod_problem(pod: Any) -> str:
+    """Why a pod is not ready, in a few words (``CrashLoopBackOff``, ``Terminating``...)."""
+    if _get(pod, "metadata", "deletion_timestamp"):
+        return "Terminating"
+    reasons = []
+    for status in _get(pod, "status", "container_statuses") or []:
+        waiting = _get(status, "state", "waiting")
+        if waiting and _get(waiting, "reason"):
+            reasons.append(str(_get(waiting, "reason")))
+        terminated = _get(status, "state", "terminated")
+        if terminated and _get(terminated, "reason"):
+            reasons.append(str(_get(terminated, "reason")))
+        restarts = _get(status, "restart_count") or 0
+        if restarts:
+            reasons.append(f"{restarts} restart(s)")
+    phase = _get(pod, "status", "phase") or "Unknown"
+    if not reasons and phase == "Running":
+        reasons.append("not Ready")
+    return f"{phase}" + (f" ({', '.join(reasons)})" if reasons else "")
+
+
+def describe_pods(pods: list[Any], limit: int = 10) -> str:
+    """One line per pod: name, readiness, node, problem."""
+    if not pods:
+        return "  (no pods)"
+    lines = []
+    for pod in pods[:limit]:
+        name = _get(pod, "metadata", "name")
+        node = _get(pod, "spec", "node_name") or "unscheduled"
+        state = "ready" if pod_ready(pod) else f"NOT READY: {pod_problem(pod)}"
+        lines.append(f"  {name} on {node}: {state}")
+    if len(pods) > limit:
+        lines.append(f"  +{len(pods) - limit} more")
+    return "\n".join(lines)
+
+
+def recent_events(kube: Kube, namespace: str, limit: int = 8) -> str:
+    """The namespace's latest events, newest last."""
+    try:
+        listing = kube.list_raw(kube.core.list_namespaced_event, namespace)
+    except Exception as exc:  # a diagnosis must never hide the real failure
+        return f"  (events unavailable: {exc})"
+    events = listing.get("items", [])
+
+    def when(event: dict[str, Any]) -> str:
+        return str(
+            event.get("lastTimestamp")
+            or event.get("eventTime")
+            or event.get("metadata", {}).get("creationTimestamp")
+            or ""
+        )
+
+    events.sort(key=when)
+    if not events:
+        return "  (none)"
+    lines = []
+    for event in events[-limit:]:
+        obj = event.get("involvedObject", {})
+        lines.append(
+            f"  {when(event)} {event.get('type', '')} {obj.get('kind', '')}/"
+            f"{obj.get('name', '')}: {event.get('reason', '')} {event.get('message', '')}"
+        )
+    return "\n".join(lines)
