@@ -1,4 +1,4 @@
-"""The ``pytest-chaos`` command: manage the embedded local cluster."""
+"""The ``pytest-chaos`` command: clean up after crashed runs; manage the embedded cluster."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from pytest_chaos.errors import ChaosError
 
@@ -81,10 +82,58 @@ def _cluster_status(args: argparse.Namespace) -> int:
     return 0 if status.ready else 1
 
 
+def _cleanup(args: argparse.Namespace) -> int:
+    from pytest_chaos.cleanup import clean
+    from pytest_chaos.cluster.local import LocalCluster
+    from pytest_chaos.kube import Kube
+    from pytest_chaos.settings import default_kubeconfig
+
+    kubeconfig: Path | None
+    context: str | None
+    if args.local:
+        cluster = LocalCluster(args.local)
+        if not cluster.status().running:
+            _say(f"local cluster {args.local!r} is not running: nothing to clean")
+            return 0
+        kubeconfig, context = cluster.kubeconfig, cluster.context
+    else:
+        kubeconfig = args.kubeconfig or default_kubeconfig()
+        context = args.context
+        if kubeconfig is None:
+            _say(
+                "pytest-chaos: error: no kubeconfig: pass --kubeconfig, set KUBECONFIG, or "
+                "--local NAME for the embedded cluster"
+            )
+            return 2
+    kube = Kube.from_kubeconfig(kubeconfig, context)
+    try:
+        kube.check_reachable()
+        lines, failures = clean(kube, include_live=args.force, dry_run=args.dry_run)
+    finally:
+        kube.close()
+    for line in lines:
+        print(line)
+    if not lines:
+        print("nothing left behind")
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pytest-chaos`` command."""
     parser = argparse.ArgumentParser(prog="pytest-chaos", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    cleanup = commands.add_parser(
+        "cleanup", help="find faults left by crashed runs and revert them"
+    )
+    cleanup.add_argument("--kubeconfig", help="kubeconfig (default: $KUBECONFIG, ~/.kube/config)")
+    cleanup.add_argument("--context", help="kubeconfig context (default: current)")
+    cleanup.add_argument("--local", metavar="NAME", help="clean the embedded cluster NAME")
+    cleanup.add_argument("--dry-run", action="store_true", help="say what would be reverted")
+    cleanup.add_argument(
+        "--force", action="store_true", help="also revert faults of runs that are still running"
+    )
+    cleanup.set_defaults(func=_cleanup)
+
     cluster = commands.add_parser("cluster", help="the embedded local Kubernetes cluster")
     verbs = cluster.add_subparsers(dest="verb", required=True)
 
