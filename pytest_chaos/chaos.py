@@ -25,6 +25,7 @@ class SessionStats:
 
     injected: int = 0
     reverted: int = 0
+    discarded: int = 0
     revert_failures: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)
 
@@ -63,6 +64,7 @@ class Chaos:
         self._session = session
         self.timeline = timeline
         self.faults: list[Fault] = []
+        self._counted: set[int] = set()
         # Seeded per test, so a test picks the same targets under xdist and in any order.
         rng = random.Random(f"{session.seed}:{test}")  # noqa: S311 - not for security
         ctx = FaultContext(
@@ -97,23 +99,24 @@ class Chaos:
                 continue
             try:
                 fault.revert()
-                self._session.stats.reverted += 1
             except Exception as exc:
                 self._session.stats.revert_failures.append(f"{fault!r}: {exc}")
                 errors.append(exc)
+        self._account()
         if len(errors) == 1:
             raise errors[0]
         if errors:
             raise ExceptionGroup(f"{len(errors)} chaos reverts failed", errors)
 
-    def revert(self, fault: Fault) -> None:
-        """Revert one fault now (same as ``fault.revert()``)."""
-        try:
-            fault.revert()
-        except Exception:
-            self._session.stats.revert_failures.append(repr(fault))
-            raise
-        self._session.stats.reverted += 1
+    def _account(self) -> None:
+        # Counted once, from the faults' final state, however each was reverted.
+        for fault in self.faults:
+            if not fault.active and not fault.discarded and id(fault) not in self._counted:
+                self._counted.add(id(fault))
+                self._session.stats.reverted += 1
+            elif fault.discarded and id(fault) not in self._counted:
+                self._counted.add(id(fault))
+                self._session.stats.discarded += 1
 
 
 __all__ = ["Chaos", "ChaosSession", "RevertError", "SessionStats"]

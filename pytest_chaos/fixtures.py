@@ -110,6 +110,7 @@ def chaos_session(kube: Kube, request: pytest.FixtureRequest) -> Iterator[ChaosS
         {
             "injected": session.stats.injected,
             "reverted": session.stats.reverted,
+            "discarded": session.stats.discarded,
             "revert_failures": list(session.stats.revert_failures),
             "leftovers": leftover_records,
         }

@@ -49,6 +49,15 @@ __all__ = [
 ]
 
 _STARTED_KEY = pytest.StashKey[set[str]]()
+_SIGTERM_KEY = pytest.StashKey[Any]()
+
+
+def _interrupt_on_sigterm(signum: int, _frame: object) -> None:
+    # pytest handles Ctrl-C by tearing every fixture down (so every fault is reverted); the
+    # default SIGTERM action would kill the process with faults still in the cluster.
+    raise KeyboardInterrupt(f"signal {signum} (SIGTERM): reverting chaos faults before exiting")
+
+
 _VERDICT = "chaos_verdict"
 
 
@@ -100,6 +109,14 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = new_run_id()
         seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
     config.stash[RUN_KEY] = (str(run_id), int(seed))
+    import signal
+    import threading
+
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    ):
+        config.stash[_SIGTERM_KEY] = signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -291,8 +308,10 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     failures = [f for s in all_stats for f in s["revert_failures"]]
     leftovers = [f for s in all_stats for f in s["leftovers"]]
     terminalreporter.section("chaos summary")
+    discarded = sum(s.get("discarded", 0) for s in all_stats)
+    kept = f", discarded after drift: {discarded}" if discarded else ""
     terminalreporter.write_line(
-        f"faults injected: {injected}, reverted: {reverted}, "
+        f"faults injected: {injected}, reverted: {reverted}{kept}, "
         f"revert failures: {len(failures)}, leftovers: {len(leftovers)}"
     )
     for line in failures + leftovers:
@@ -304,7 +323,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Under xdist, the controller: stop a local cluster a worker started (workers keep it)."""
+    """Restore SIGTERM; under xdist, the controller stops a local cluster a worker started."""
+    previous = config.stash.get(_SIGTERM_KEY, None)
+    if previous is not None:
+        import signal
+
+        signal.signal(signal.SIGTERM, previous)
     for name in config.stash.get(_STARTED_KEY, set()):
         from pytest_chaos.cluster.local import LocalCluster
 

@@ -86,6 +86,7 @@ class Fault:
         self.records = records
         self.details = details or {}
         self.active = True
+        self.discarded = False
 
     def revert(self) -> None:
         """Undo the fault (idempotent: reverting twice is harmless).
@@ -114,6 +115,17 @@ class Fault:
                 raise errors[0]
             raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
         self.active = False
+
+    def discard(self, reason: str = "discarded") -> None:
+        """Forget the fault without reverting it, e.g. after accepting a reported drift.
+
+        Its records are closed, so cleanup will not touch the objects either.
+        """
+        for record in self.records:
+            self._ctx.ledger.close(record, outcome=reason)
+        self._ctx.timeline.add("revert", f"{self.kind}: discarded without revert ({reason})")
+        self.active = False
+        self.discarded = True
 
     def __enter__(self) -> Fault:
         """Use as ``with chaos.deployments.scale(...) as fault:``; reverted on exit."""
