@@ -10,6 +10,7 @@ from __future__ import annotations
 from pytest_chaos.errors import ChaosError
 from pytest_chaos.faults import undo
 from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import describe
 from pytest_chaos.ledger import Ledger, Owner, UndoRecord, forget_local, read_cluster, read_local
 from pytest_chaos.settings import Settings
 
@@ -43,8 +44,8 @@ def clean(
             lines.append(f"FAILED {label}: {exc}")
             continue
         except Exception as exc:
-            failures.append(f"{label}: {exc}")
-            lines.append(f"FAILED {label}: {type(exc).__name__}: {exc}")
+            failures.append(f"{label}: {describe(exc)}")
+            lines.append(f"FAILED {label}: {describe(exc)}")
             continue
         done.add(record.id)
         lines.append(f"{outcome}: {label}")

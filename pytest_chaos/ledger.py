@@ -169,7 +169,7 @@ class Ledger:
                     record.namespace,
                 )
             except ApiException as exc:
-                if exc.status != 404:
+                if exc.status not in (404, 403):  # gone, or its namespace is terminating
                     raise
         self._append({"state": outcome, "id": record.id, "at": time.time()})
         self.open_records.pop(record.id, None)

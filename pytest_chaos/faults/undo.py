@@ -54,11 +54,26 @@ def revert(kube: Kube, record: UndoRecord) -> str:
     """Undo one record; return what happened ("reverted", "already reverted", ...)."""
     if record.undo == "none":
         return "nothing to undo"
+    if record.namespace and not _namespace_alive(kube, record.namespace):
+        # Everything the fault touched went with the namespace; nothing is left to restore.
+        return "namespace deleted, nothing to restore"
     if record.undo == "recreate":
         return _recreate(kube, record)
     if record.undo == "scale":
         return _scale_back(kube, record)
     raise RevertError(f"{record.target}: unknown undo {record.undo!r} (record {record.id})")
+
+
+def _namespace_alive(kube: Kube, namespace: str) -> bool:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        found = call(kube.core.read_namespace, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return not (found.metadata and found.metadata.deletion_timestamp)
 
 
 def _read(kube: Kube, record: UndoRecord) -> dict[str, Any] | None:

@@ -1,0 +1,240 @@
+"""Nothing is left behind, however a run ends.
+
+A real pytest process injects two faults with undo records (a Deployment scaled to zero and a
+Deployment deleted), then ends in one of the ways runs end: pass, fail, error, pytest-timeout
+(signal and thread methods), Ctrl-C, SIGTERM, SIGKILL. Afterwards the cluster must be as before:
+same specs, no undo record left; the two ways that cannot run teardown (the thread timeout's
+``os._exit`` and SIGKILL) are recovered by ``pytest-chaos cleanup``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_chaos import Kube
+from pytest_chaos.ledger import read_cluster
+from pytest_chaos.steady.diagnosis import pod_ready
+from tests.e2e.manifests import deployment
+
+INNER = """
+import time
+
+import pytest
+
+NS = {ns!r}
+
+
+def inject(chaos):
+    chaos.deployments.scale("web", namespace=NS, replicas=0)
+    chaos.deployments.delete("api", namespace=NS)
+    open({marker!r}, "w").close()
+
+
+{body}
+"""
+
+BODIES = {
+    "pass": "def test_chaos(chaos):\n    inject(chaos)\n",
+    "fail": "def test_chaos(chaos):\n    inject(chaos)\n    assert False, 'the system deviated'\n",
+    "error": (
+        "@pytest.fixture\ndef broken(chaos):\n    inject(chaos)\n"
+        "    raise RuntimeError('a fixture broke after the faults')\n\n\n"
+        "def test_chaos(broken):\n    pass\n"
+    ),
+    "timeout-signal": (
+        "@pytest.mark.timeout(2, method='signal')\n"
+        "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n"
+    ),
+    "timeout-thread": (
+        "@pytest.mark.timeout(2, method='thread')\n"
+        "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n"
+    ),
+    "sleep": "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n",
+}
+
+
+@dataclass
+class Workload:
+    namespace: str
+    specs: dict[str, Any]
+    kube: Kube
+
+    def spec(self, name: str) -> Any:
+        return self.kube.serialize(self.kube.apps.read_namespaced_deployment(name, self.namespace))[
+            "spec"
+        ]
+
+    def assert_as_before(self) -> None:
+        assert self.spec("web") == self.specs["web"]
+        assert self.spec("api") == self.specs["api"]
+        assert [r.target for r in read_cluster(self.kube) if r.namespace == self.namespace] == []
+
+
+@pytest.fixture
+def workload(kube: Kube) -> Iterator[Workload]:
+    namespace = f"exit-{secrets.token_hex(3)}"
+    kube.core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_service_account, namespace),
+            lambda accounts: any(a.metadata.name == "default" for a in accounts),
+            within=60,
+            what="default service account",
+        )
+        for name, replicas in (("web", 2), ("api", 1)):
+            kube.apps.create_namespaced_deployment(namespace, deployment(name, replicas=replicas))
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_pod, namespace),
+            lambda pods: sum(pod_ready(p) for p in pods) == 3,
+            within=60,
+            what="3 ready pods",
+        )
+        specs = {
+            name: kube.serialize(kube.apps.read_namespaced_deployment(name, namespace))["spec"]
+            for name in ("web", "api")
+        }
+        yield Workload(namespace, specs, kube)
+    finally:
+        kube.core.delete_namespace(namespace)
+
+
+def start(
+    kube: Kube, workload: Workload, tmp_path: Path, body: str, ledger: Path
+) -> tuple[subprocess.Popen[str], Path]:
+    marker = tmp_path / "injected"
+    test_file = tmp_path / "test_inner.py"
+    test_file.write_text(INNER.format(ns=workload.namespace, marker=str(marker), body=BODIES[body]))
+    env = {**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(test_file),
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--chaos-cluster=existing",
+            f"--chaos-kubeconfig={kube.kubeconfig}",
+            f"--chaos-context={kube.context}",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # A child of a non-interactive shell ignores SIGINT unless told otherwise.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    return proc, marker
+
+
+def wait_for(marker: Path, proc: subprocess.Popen[str], within: float = 60) -> None:
+    """Until the inner test has injected its faults (a deadline-bounded look at a file)."""
+    deadline = time.monotonic() + within
+    while not marker.exists():
+        assert proc.poll() is None, f"the inner run ended early:\n{proc.communicate()[0]}"
+        assert time.monotonic() < deadline, "the inner test never injected its faults"
+        time.sleep(0.05)
+
+
+def cleanup(kube: Kube, ledger: Path) -> str:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_chaos",
+            "cleanup",
+            f"--kubeconfig={kube.kubeconfig}",
+            f"--context={kube.context}",
+        ],
+        env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize(
+    ("body", "outcome"),
+    [
+        ("pass", "1 passed"),
+        ("fail", "1 failed"),
+        ("error", "1 error"),
+        ("timeout-signal", "Timeout"),
+    ],
+)
+def test_teardown_reverts_every_fault(
+    kube: Kube, workload: Workload, tmp_path: Path, body: str, outcome: str
+) -> None:
+    proc, _marker = start(kube, workload, tmp_path, body, tmp_path / "ledger")
+    output, _ = proc.communicate(timeout=120)
+    assert outcome in output, output
+    assert "revert failures: 0, leftovers: 0" in output
+    workload.assert_as_before()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_reverts_before_it_exits(
+    kube: Kube, workload: Workload, tmp_path: Path, signum: int
+) -> None:
+    proc, marker = start(kube, workload, tmp_path, "sleep", tmp_path / "ledger")
+    wait_for(marker, proc)
+
+    proc.send_signal(signum)
+    output, _ = proc.communicate(timeout=120)
+
+    assert proc.returncode != 0
+    workload.assert_as_before()
+    assert "leftovers: 0" in output, output
+
+
+def test_a_thread_timeout_exits_at_once_and_cleanup_recovers(
+    kube: Kube, workload: Workload, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    proc, _marker = start(kube, workload, tmp_path, "timeout-thread", ledger)
+    output, _ = proc.communicate(timeout=120)
+    assert "Timeout" in output
+    assert workload.spec("web")["replicas"] == 0  # left behind by os._exit
+
+    report = cleanup(kube, ledger)
+
+    assert "deployments.scale on Deployment" in report
+    assert "deployments.delete on Deployment" in report
+    workload.assert_as_before()
+
+
+def test_sigkill_then_cleanup_recovers_even_without_the_local_ledger(
+    kube: Kube, workload: Workload, tmp_path: Path
+) -> None:
+    ledger = tmp_path / "ledger"
+    proc, marker = start(kube, workload, tmp_path, "sleep", ledger)
+    wait_for(marker, proc)
+
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert workload.spec("web")["replicas"] == 0
+    for path in ledger.glob("*.jsonl"):
+        path.unlink()  # the runner's disk is gone too: only the cluster's records remain
+
+    report = cleanup(kube, ledger)
+
+    assert report.count("reverted: ") == 2, report
+    workload.assert_as_before()
+    assert cleanup(kube, ledger).strip() == "nothing left behind"
