@@ -52,18 +52,11 @@ def timeline_for(node: pytest.Item | pytest.Collector, config: pytest.Config) ->
 @pytest.fixture(scope="session")
 def chaos_cluster(request: pytest.FixtureRequest) -> Iterator[ClusterHandle]:
     """The cluster under test, from ``--chaos-cluster`` (started and stopped when local)."""
-    from pytest_chaos.cluster import LocalClusterProvider, provider_for
+    from pytest_chaos.cluster import provider_for
 
-    config = request.config
-    provider = provider_for(_settings(config))
+    provider = provider_for(_settings(request.config))
     handle = provider.acquire()
     yield handle
-    workeroutput = getattr(config, "workeroutput", None)
-    if isinstance(provider, LocalClusterProvider) and workeroutput is not None:
-        # Under xdist other workers may still use the cluster: the controller stops it.
-        if provider.started:
-            workeroutput["chaos_started_local"] = provider.cluster.name
-        return
     provider.release()
 
 

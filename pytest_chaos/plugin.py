@@ -48,7 +48,6 @@ __all__ = [
     "steady",
 ]
 
-_STARTED_KEY = pytest.StashKey[set[str]]()
 _SIGTERM_KEY = pytest.StashKey[Any]()
 
 
@@ -258,6 +257,8 @@ def pytest_runtest_makereport(
                 timeline.add("probe", f"{monitor}")
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
+        if isinstance(exc, ChaosError):
+            report.longrepr = _short_repr(call.excinfo)
         if isinstance(exc, InconclusiveError):
             report.__dict__[_VERDICT] = "inconclusive"
         elif isinstance(exc, ChaosError) and call.when == "call":
@@ -265,6 +266,22 @@ def pytest_runtest_makereport(
         if timeline is not None and timeline.events:
             report.sections.append(("chaos timeline", timeline.render()))
     return report
+
+
+def _short_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """Our own errors need no traceback through pytest-chaos: the message, and the user's line."""
+    import os
+
+    import pytest_chaos
+
+    package = os.path.dirname(pytest_chaos.__file__)
+    where = ""
+    for entry in reversed(excinfo.traceback):
+        path = str(entry.path)
+        if not path.startswith(package) and "/_pytest/" not in path and "pluggy" not in path:
+            where = f"{path}:{entry.lineno + 1}: in {entry.name}\n    {entry.statement}\n"
+            break
+    return f"{where}{excinfo.typename}: {excinfo.value}"
 
 
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
@@ -289,13 +306,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: object) -> None:
-    """Under xdist, the controller: collect a worker's chaos figures and the cluster it started."""
+    """Under xdist, the controller: collect a worker's chaos figures."""
     output = getattr(node, "workeroutput", {})
     config = node.config
     config.stash.setdefault(STATS_KEY, []).extend(output.get("chaos_stats", []))
-    name = output.get("chaos_started_local")
-    if name:
-        config.stash.setdefault(_STARTED_KEY, set()).add(name)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -323,13 +337,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Restore SIGTERM; under xdist, the controller stops a local cluster a worker started."""
+    """Restore the SIGTERM handler."""
     previous = config.stash.get(_SIGTERM_KEY, None)
     if previous is not None:
         import signal
 
         signal.signal(signal.SIGTERM, previous)
-    for name in config.stash.get(_STARTED_KEY, set()):
-        from pytest_chaos.cluster.local import LocalCluster
-
-        LocalCluster(name).down()

@@ -60,19 +60,28 @@ class ExistingCluster:
 
 
 class LocalClusterProvider:
-    """The embedded local cluster, started if needed and stopped only if we started it."""
+    """The embedded local cluster, shared by every session that uses it.
+
+    A session attaches as a user; a cluster started by a session is stopped when the last
+    session using it ends (so parallel runs and xdist workers never pull it from under each
+    other), while one started with ``pytest-chaos cluster up`` stays up.
+    """
 
     def __init__(self, name: str, nodes: int) -> None:
         """Address the local cluster called name with nodes fake nodes."""
+        import os
+
         from pytest_chaos.cluster.local import LocalCluster
+        from pytest_chaos.cluster.processes import start_time_of
 
         self.cluster = LocalCluster(name)
         self.nodes = nodes
+        self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
         self.started = False
 
     def acquire(self) -> ClusterHandle:
         """Start the local cluster, or reuse the one already running."""
-        result = self.cluster.up(nodes=self.nodes)
+        result = self.cluster.up(nodes=self.nodes, user=self.user)
         self.started = not result.reused
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         return ClusterHandle(
@@ -83,10 +92,8 @@ class LocalClusterProvider:
         )
 
     def release(self) -> None:
-        """Stop the cluster when this session started it."""
-        if self.started:
-            self.cluster.down()
-            self.started = False
+        """Leave the cluster; the last session out stops a cluster that a session started."""
+        self.cluster.detach(self.user)
 
 
 def provider_for(settings: Settings) -> ClusterProvider:

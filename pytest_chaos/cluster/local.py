@@ -103,6 +103,7 @@ class _State:
     ports: dict[str, int]
     nodes: int
     processes: list[ProcessRecord] = field(default_factory=list)
+    ephemeral: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -110,6 +111,7 @@ class _State:
             "ports": self.ports,
             "nodes": self.nodes,
             "processes": [p.to_json() for p in self.processes],
+            "ephemeral": self.ephemeral,
         }
 
     @classmethod
@@ -119,6 +121,7 @@ class _State:
             ports={k: int(v) for k, v in data["ports"].items()},
             nodes=int(data["nodes"]),
             processes=[ProcessRecord.from_json(p) for p in data["processes"]],
+            ephemeral=bool(data.get("ephemeral", False)),
         )
 
 
@@ -152,8 +155,14 @@ class LocalCluster:
         port: int | None = None,
         progress: Progress | None = None,
         timeout: float = 120.0,
+        user: str | None = None,
     ) -> UpResult:
-        """Start the cluster, or reuse it when it already runs healthy."""
+        """Start the cluster, or reuse it when it already runs healthy.
+
+        With user (a pytest session), the cluster is shared: the session attaches as a user and
+        must :meth:`detach`; a cluster a session started is stopped when its last user leaves.
+        Without user (``pytest-chaos cluster up``), the cluster stays up until ``down``.
+        """
         say = progress or (lambda _message: None)
         if nodes < 1:
             raise ClusterError(f"nodes={nodes}: a local cluster needs at least 1 node")
@@ -162,6 +171,11 @@ class LocalCluster:
             state = self._read_state()
             if state is not None and self._healthy(state):
                 say(f"reusing the running local cluster {self.name!r} ({self.state_dir})")
+                if user is None and state.ephemeral:
+                    state.ephemeral = False  # asked for by hand: keep it after the sessions
+                    self._write_state(state)
+                if user is not None:
+                    self._attach(user)
                 server = self._server(state)
                 return UpResult(
                     self.kubeconfig, self.context, server, True, time.monotonic() - started
@@ -191,12 +205,14 @@ class LocalCluster:
                 "kwok",
             ):
                 ports[component] = processes.free_port()[0]
-            state = _State(name=self.name, ports=ports, nodes=nodes)
+            state = _State(name=self.name, ports=ports, nodes=nodes, ephemeral=user is not None)
             try:
                 self._start(state, binaries_by_name, say, deadline=started + timeout)
             except BaseException:
                 self._stop(state)
                 raise
+            if user is not None:
+                self._attach(user)
             return UpResult(
                 self.kubeconfig,
                 self.context,
@@ -205,6 +221,33 @@ class LocalCluster:
                 time.monotonic() - started,
                 tuple(notes),
             )
+
+    def detach(self, user: str) -> bool:
+        """A session is done with the cluster; stop it if it is ephemeral and unused. True if so."""
+        with self._lock():
+            users = self.state_dir / "users"
+            (users / user).unlink(missing_ok=True)
+            state = self._read_state()
+            if state is None or not state.ephemeral or self._live_users():
+                return False
+            self._stop(state)
+            return True
+
+    def _attach(self, user: str) -> None:
+        users = self.state_dir / "users"
+        users.mkdir(exist_ok=True)
+        (users / user).touch()
+
+    def _live_users(self) -> list[str]:
+        users = self.state_dir / "users"
+        live = []
+        for entry in users.glob("*") if users.is_dir() else []:
+            pid, _, start = entry.name.partition("-")
+            if pid.isdigit() and str(processes.start_time_of(int(pid))) == start:
+                live.append(entry.name)
+            else:
+                entry.unlink(missing_ok=True)  # a session that died without detaching
+        return live
 
     def down(self) -> list[int]:
         """Stop every process of this cluster and remove its state; return pids that survived."""
