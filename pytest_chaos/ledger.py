@@ -154,8 +154,24 @@ class Ledger:
                 },
                 "data": {RECORD_KEY: json.dumps(record.to_json(), sort_keys=True)},
             }
-            call(self.kube.core.create_namespaced_config_map, record.namespace, body)
+            from kubernetes.client.exceptions import ApiException
+
+            try:
+                call(self.kube.core.create_namespaced_config_map, record.namespace, body)
+            except ApiException as exc:
+                # A retried create whose first attempt was applied but not answered.
+                if exc.status != 409 or not self._stored(record):
+                    raise
         self.open_records[record.id] = record
+
+    def _stored(self, record: UndoRecord) -> bool:
+        assert record.namespace is not None
+        existing = call(
+            self.kube.core.read_namespaced_config_map, record.configmap_name, record.namespace
+        )
+        return bool(
+            (existing.data or {}).get(RECORD_KEY) == json.dumps(record.to_json(), sort_keys=True)
+        )
 
     def close(self, record: UndoRecord, *, outcome: str = "reverted") -> None:
         """Mark a record done: delete its cluster copy (idempotent) and log the outcome."""

@@ -431,6 +431,9 @@ class LocalCluster:
                 f"--root-ca-file={certs.ca_cert}",
                 f"--cluster-signing-cert-file={certs.ca_cert}",
                 f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
+                # Room for a busy machine: a pod the node controller marks NotReady on a kwok
+                # node never becomes Ready again, so a heartbeat flap would break tests for good.
+                "--node-monitor-grace-period=120s",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
                 "--profiling=false",
@@ -462,6 +465,9 @@ class LocalCluster:
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--cidr={POD_CIDR}",
                 "--node-ip=10.0.0.1",
+                # Without it kwok keeps no node Leases and heartbeats only through node status,
+                # about once a minute: every node then flaps NotReady against the grace period.
+                "--node-lease-duration-seconds=40",
                 f"--server-address=127.0.0.1:{p['kwok']}",
             ],
             env={**os.environ, "KWOK_WORKDIR": str(kwok_home), "HOME": str(kwok_home)},

@@ -8,6 +8,7 @@ could record them.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -102,6 +103,15 @@ def spawn(
 
 
 _SPAWNED: dict[int, subprocess.Popen[bytes]] = {}
+
+
+@atexit.register
+def _leave_components_running() -> None:
+    # Components may outlive us on purpose (another session still uses the cluster); without
+    # this, each Popen would warn "subprocess is still running" as the interpreter exits.
+    for proc in _SPAWNED.values():
+        if proc.poll() is None:
+            proc.returncode = 0
 
 
 def reap_children() -> None:

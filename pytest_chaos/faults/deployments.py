@@ -16,7 +16,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
-from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
+from pytest_chaos.errors import (
+    ChaosConfigError,
+    DriftError,
+    InconclusiveError,
+    InjectError,
+    TargetingError,
+    WaitTimeout,
+)
 from pytest_chaos.faults import Fault, FaultContext, injecting
 from pytest_chaos.faults.undo import restorable_manifest, workload_api
 from pytest_chaos.kube.retry import call
@@ -72,6 +79,8 @@ class WorkloadFaults:
 
     def delete(self, name: str, *, namespace: str, within: Duration = 60) -> Fault:
         """Delete the workload (its pods go with it); revert re-creates it from its manifest."""
+        from kubernetes.client.exceptions import ApiException
+
         ctx = self._ctx
         wait = as_seconds(within, name="within")
         current = self._read(name, namespace)
@@ -93,7 +102,12 @@ class WorkloadFaults:
                 )
             )
             body: Any = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
-            call(workload_api(ctx.kube, self.kind, "delete"), name, namespace, body=body)
+            try:
+                call(workload_api(ctx.kube, self.kind, "delete"), name, namespace, body=body)
+            except ApiException as exc:
+                # 404: a retried delete whose first attempt was applied but not answered.
+                if exc.status != 404:
+                    raise
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} deleted", targets=[target])
         try:
             ctx.kube.wait(
@@ -133,11 +147,7 @@ class WorkloadFaults:
                     payload={"from": before, "to": replicas},
                 )
             )
-            body: Any = {
-                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
-                "spec": {"replicas": replicas},
-            }
-            call(workload_api(ctx.kube, self.kind, "patch"), name, namespace, body)
+            self._set_replicas(name, namespace, current, before, replicas)
             ctx.timeline.add(
                 "inject",
                 f"{kind}: {self.kind} {target} {before} -> {replicas} replicas",
@@ -146,6 +156,37 @@ class WorkloadFaults:
         return self._done(
             Fault(ctx, kind, (target,), records, details={"from": before, "to": replicas})
         )
+
+    def _set_replicas(
+        self, name: str, namespace: str, current: dict[str, Any], before: int, replicas: int
+    ) -> None:
+        """Patch replicas under optimistic concurrency, telling our own write from others'."""
+        from kubernetes.client.exceptions import ApiException
+
+        patch = workload_api(self._ctx.kube, self.kind, "patch")
+        for _attempt in range(10):
+            body: Any = {
+                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "spec": {"replicas": replicas},
+            }
+            try:
+                call(patch, name, namespace, body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+            # The object changed since we read it: a status update, our own write whose answer
+            # was lost, or someone else's edit. Look again and decide.
+            current = self._read(name, namespace)
+            now = current.get("spec", {}).get("replicas", 1)
+            if now == replicas:
+                return
+            if now != before:
+                raise DriftError(
+                    f"{self.kind} {namespace}/{name} was scaled to {now} by someone "
+                    "else while the fault was being injected"
+                )
+        raise InjectError(f"{self.kind} {namespace}/{name} kept changing; could not scale it")
 
     def restart(self, name: str, *, namespace: str) -> Fault:
         """Roll every pod, as ``kubectl rollout restart`` does (there is nothing to undo)."""

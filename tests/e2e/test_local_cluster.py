@@ -152,3 +152,17 @@ def test_istio_schema_rejects_an_invalid_virtualservice(
 
     assert rejected.value.status == 422
     assert complaint in str(rejected.value.body)
+
+
+def test_fake_nodes_heartbeat_through_leases_and_never_flap(kube: Kube) -> None:
+    import datetime as dt
+
+    from kubernetes import client
+
+    leases = client.CoordinationV1Api(kube.api_client).list_namespaced_lease("kube-node-lease")
+    renewed = {lease.metadata.name: lease.spec.renew_time for lease in leases.items}
+    assert {"kwok-node-0", "kwok-node-1", "kwok-node-2"} <= set(renewed)
+    now = dt.datetime.now(dt.UTC)
+    assert all(t is not None and (now - t).total_seconds() < 60 for t in renewed.values())
+    events = kube.core.list_event_for_all_namespaces(field_selector="reason=NodeNotReady").items
+    assert events == [], [e.message for e in events]
