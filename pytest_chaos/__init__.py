@@ -1,31 +1,82 @@
-"""pytest-chaos: resilience (chaos) testing for applications on Kubernetes, as pytest tests."""
+"""pytest-chaos: resilience (chaos) testing for applications on Kubernetes, as pytest tests.
+
+The public names. Classes that need the Kubernetes or HTTP client load on first use, so that
+importing the plugin costs pytest almost nothing.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.errors import (
     BinaryMissingError,
     ChaosConfigError,
     ChaosError,
+    ChaosWarning,
     ClusterError,
+    DriftError,
+    InconclusiveError,
+    InjectError,
+    NotSteadyError,
+    RevertError,
     SafetyError,
+    TargetingError,
     WaitTimeout,
 )
-from pytest_chaos.kube import Kube
 
-try:
-    __version__ = version("pytest-chaos")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
+if TYPE_CHECKING:
+    from pytest_chaos.chaos import Chaos
+    from pytest_chaos.faults import Fault
+    from pytest_chaos.kube import Kube
+    from pytest_chaos.steady import Steady
+    from pytest_chaos.steady.eventually import eventually
+    from pytest_chaos.steady.http import HttpProbe, Monitor
+
+_LAZY = {
+    "Chaos": "pytest_chaos.chaos",
+    "Fault": "pytest_chaos.faults",
+    "Kube": "pytest_chaos.kube",
+    "Steady": "pytest_chaos.steady",
+    "eventually": "pytest_chaos.steady.eventually",
+    "HttpProbe": "pytest_chaos.steady.http",
+    "Monitor": "pytest_chaos.steady.http",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("pytest-chaos")
+        except PackageNotFoundError:  # pragma: no cover - a source tree without install
+            return "0+unknown"
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'pytest_chaos' has no attribute {name!r}")
+
 
 __all__ = [
     "BinaryMissingError",
+    "Chaos",
     "ChaosConfigError",
     "ChaosError",
+    "ChaosWarning",
     "ClusterError",
+    "DriftError",
+    "Fault",
+    "HttpProbe",
+    "InconclusiveError",
+    "InjectError",
     "Kube",
+    "Monitor",
+    "NotSteadyError",
+    "RevertError",
     "SafetyError",
+    "Steady",
+    "TargetingError",
     "WaitTimeout",
     "__version__",
+    "eventually",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import secrets
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -146,6 +145,8 @@ def chaos_namespace(
     kube: Kube, chaos_session: ChaosSession, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A throw-away namespace, ready for pods, deleted (with everything in it) at teardown."""
+    import secrets
+
     from kubernetes.client.exceptions import ApiException
 
     from pytest_chaos.kube.retry import call

@@ -8,7 +8,6 @@ Kubernetes and HTTP clients load lazily, when a test first needs them.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Generator
 from typing import Any
 
@@ -103,6 +102,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None and "chaos_run" in workerinput:
         run_id, seed = workerinput["chaos_run"]
     else:
+        import secrets
+
         from pytest_chaos.ledger import new_run_id
 
         run_id = new_run_id()
