@@ -81,6 +81,11 @@ class Chaos:
         self.deployments = WorkloadFaults(ctx, "Deployment")
         self.statefulsets = WorkloadFaults(ctx, "StatefulSet")
 
+    @property
+    def seed(self) -> int:
+        """The run's seed (``--chaos-seed`` replays the same random choices)."""
+        return self._session.seed
+
     def _track(self, fault: Fault) -> None:
         self.faults.append(fault)
         self._session.stats.injected += 1
