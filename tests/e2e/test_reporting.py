@@ -58,7 +58,7 @@ def test_scale(kube, chaos, steady, chaos_namespace, server):
     result.assert_outcomes(passed=1)
     tree = ET.parse(pytester.path / "junit.xml")
     properties = {p.get("name"): p.get("value") for p in tree.iter("property")}
-    assert "deployments.scale" in properties["chaos.fault"]
+    assert "deployments.scale" in str(properties["chaos.fault"])
     assert properties["chaos.availability"] == "1.0"
 
 
