@@ -26,23 +26,32 @@ def chaos_pod_kill(
     mode: str = "one",
     value: float | None = None,
     grace_period: int | None = None,
+    field_selector: str | None = None,
+    node: str | None = None,
+    phase: str | None = None,
+    within: Duration = 60,
 ) -> None:
     """Kill pods matching selector in namespace while the test runs (``chaos.pods.kill``)."""
-    from pytest_chaos.targeting import parse_label_selector, validate_mode
+    from pytest_chaos.targeting import PodFilter, parse_label_selector, validate_mode
 
     parse_label_selector(selector, name="selector")
+    PodFilter(label_selector=selector, node=node, phase=phase)
     validate_mode(mode, value)
     _name_of("namespace", namespace)
+    if field_selector is not None:
+        _name_of("field_selector", field_selector)
+    as_seconds(within, name="within")
     if grace_period is not None and (
         isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
     ):
         raise ChaosConfigError(f"grace_period={grace_period!r} must be a whole number >= 0")
 
 
-def chaos_deployment_delete(name: str, *, namespace: str) -> None:
+def chaos_deployment_delete(name: str, *, namespace: str, within: Duration = 60) -> None:
     """Delete a Deployment during the test, re-create it after (``chaos.deployments.delete``)."""
     _name_of("name", name)
     _name_of("namespace", namespace)
+    as_seconds(within, name="within")
 
 
 def steady_state(
@@ -102,7 +111,16 @@ def marker_lines() -> list[str]:
         "automatically to tests that use chaos fixtures or chaos_* markers)"
     ]
     for name, function in SIGNATURES.items():
-        signature = str(inspect.signature(function)).replace(" -> None", "")
+        full = inspect.signature(function)
+        # Shown as users call it: chaos_pod_kill(selector, *, namespace, mode='one', ...).
+        signature = str(
+            full.replace(
+                parameters=[
+                    p.replace(annotation=inspect.Parameter.empty) for p in full.parameters.values()
+                ],
+                return_annotation=inspect.Signature.empty,
+            )
+        )
         summary = (function.__doc__ or "").strip().splitlines()[0]
         lines.append(f"{name}{signature}: {summary}")
     return lines

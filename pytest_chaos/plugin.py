@@ -258,7 +258,10 @@ def pytest_runtest_makereport(
                 timeline.add("probe", f"{monitor}")
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
-        if isinstance(exc, ChaosError):
+        steady_marker_check = isinstance(exc, NotSteadyError) and str(exc).startswith(
+            ("not steady before chaos", "not steady after revert")
+        )
+        if isinstance(exc, ChaosError) or steady_marker_check:
             report.longrepr = _short_repr(call.excinfo)
         if isinstance(exc, InconclusiveError):
             report.__dict__[_VERDICT] = "inconclusive"

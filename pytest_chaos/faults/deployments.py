@@ -109,6 +109,8 @@ class WorkloadFaults:
                 if exc.status != 404:
                     raise
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} deleted", targets=[target])
+        # Registered before verifying: even an inconclusive delete is re-created at teardown.
+        fault = self._done(Fault(ctx, kind, (target,), records))
         try:
             ctx.kube.wait(
                 functools.partial(workload_api(ctx.kube, self.kind, "list"), namespace),
@@ -122,7 +124,7 @@ class WorkloadFaults:
                 f"{kind} did not take effect: {exc} (a finalizer may hold it)"
             ) from None
         ctx.timeline.add("verify", f"{kind}: {self.kind} {target} is gone")
-        return self._done(Fault(ctx, kind, (target,), records))
+        return fault
 
     def scale(self, name: str, *, namespace: str, replicas: int) -> Fault:
         """Set the replicas; revert sets the previous number back (unless changed meanwhile)."""

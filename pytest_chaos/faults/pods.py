@@ -15,7 +15,13 @@ from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingEr
 from pytest_chaos.faults import Fault, FaultContext, injecting
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
-from pytest_chaos.targeting import PodFilter, choose, nothing_matched, validate_mode
+from pytest_chaos.targeting import (
+    PodFilter,
+    choose,
+    nothing_matched,
+    parse_label_selector,
+    validate_mode,
+)
 
 
 def _name(pod: Any) -> str:
@@ -66,6 +72,7 @@ class PodFaults:
                 f"grace_period={grace_period!r} must be a whole number of "
                 "seconds >= 0 (0 kills at once) or None"
             )
+        parse_label_selector(selector, name="selector")
         ctx.safety.check_namespace(namespace)
         pod_filter = PodFilter(label_selector=selector, node=node, phase=phase)
         listing = ctx.kube.list_raw(
@@ -110,6 +117,10 @@ class PodFaults:
                 )
                 self._delete(namespace, meta["name"], meta.get("uid"), grace_period)
             ctx.timeline.add("inject", f"pods.kill: {plan}", targets=list(targets))
+        # Registered before verifying: even an inconclusive fault is the test's to revert.
+        fault = Fault(ctx, "pods.kill", targets, records, details={"mode": mode})
+        if ctx.on_fault:
+            ctx.on_fault(fault)
         gone_uids = {p["metadata"].get("uid") for p in chosen}
         try:
             ctx.kube.wait(
@@ -125,9 +136,6 @@ class PodFaults:
                 "may hold them; the test proves nothing until they are gone"
             ) from None
         ctx.timeline.add("verify", f"pods.kill: {len(targets)} pod(s) gone")
-        fault = Fault(ctx, "pods.kill", targets, records, details={"mode": mode})
-        if ctx.on_fault:
-            ctx.on_fault(fault)
         return fault
 
     def _delete(self, namespace: str, name: str, uid: str | None, grace_period: int | None) -> None:

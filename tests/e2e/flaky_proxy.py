@@ -9,7 +9,6 @@ Two kinds of hiccup, both seen in real clusters:
 from __future__ import annotations
 
 import http.server
-import random
 import ssl
 import threading
 from collections import Counter
@@ -32,26 +31,27 @@ HOP_HEADERS = {
 
 @dataclass
 class Flakiness:
-    refuse: float = 0.25
-    lose: float = 0.15
-    seed: int = 7
+    """Which requests hiccup, decided by counting (not by chance), so every run sees its share.
+
+    Of every ``refuse_every`` reads one is refused; mutations cycle through pass, lose, refuse;
+    one watch in ``refuse_every + 1`` is refused.
+    """
+
+    refuse_every: int = 5
     counts: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+    _seen: Counter[str] = field(default_factory=Counter)
 
     def decide(self, method: str, path: str) -> str:
         with self.lock:
-            roll = self.rng.random()
             if "watch=true" in path or "watch=1" in path:
-                decision = "refuse" if roll < self.refuse / 2 else "pass"
-            elif roll < self.refuse:
-                decision = "refuse"
-            elif method != "GET" and roll < self.refuse + self.lose:
-                decision = "lose"
+                kind, cycle = "watch", ["refuse"] + ["pass"] * self.refuse_every
+            elif method == "GET":
+                kind, cycle = "read", ["pass"] * (self.refuse_every - 1) + ["refuse"]
             else:
-                decision = "pass"
+                kind, cycle = "mutation", ["pass", "lose", "refuse"]
+            decision = cycle[self._seen[kind] % len(cycle)]
+            self._seen[kind] += 1
             self.counts[decision] += 1
             return decision
 

@@ -47,7 +47,7 @@ def deployment(name, replicas):
 def test_a_flaky_api_server_causes_no_false_failure(pytester: pytest.Pytester, kube: Kube) -> None:
     pki = kube.kubeconfig.parent / "pki"
     server = kube.api_client.configuration.host
-    flakiness = Flakiness(refuse=0.15, lose=0.15)
+    flakiness = Flakiness(refuse_every=5)
     with flaky_proxy(server, pki, flakiness) as url:
         kubeconfig = pytester.path / "flaky-kubeconfig"
         kubeconfig.write_text(re.sub(r"https://127\.0\.0\.1:\d+", url, kube.kubeconfig.read_text()))
@@ -71,7 +71,7 @@ def test_the_proxy_really_breaks_an_unretried_client(kube: Kube, tmp_path: Path)
     from kubernetes import client, config
 
     pki = kube.kubeconfig.parent / "pki"
-    flakiness = Flakiness(refuse=1.0, lose=0.0)
+    flakiness = Flakiness(refuse_every=1)
     with flaky_proxy(kube.api_client.configuration.host, pki, flakiness) as url:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(re.sub(r"https://127\.0\.0\.1:\d+", url, kube.kubeconfig.read_text()))
