@@ -48,6 +48,8 @@ __all__ = [
 ]
 
 _SIGTERM_KEY = pytest.StashKey[Any]()
+#: Per test: outcome, timeline, probe summaries (from reports, so xdist workers' arrive too).
+_TESTS_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
 
 
 def _interrupt_on_sigterm(signum: int, _frame: object) -> None:
@@ -91,6 +93,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers, resolve settings (bad values: usage error, exit 4), fix run id + seed."""
+    config.pluginmanager.register(_TestCollector(config), "chaos-test-collector")
     for line in marker_lines():
         config.addinivalue_line("markers", line)
     try:
@@ -256,6 +259,14 @@ def pytest_runtest_makereport(
                 )
             if timeline is not None:
                 timeline.add("probe", f"{monitor}")
+    if call.when == "teardown" and timeline is not None and timeline.events:
+        from dataclasses import asdict
+
+        steady_probes = item.stash.get(STEADY_KEY, None)
+        report.__dict__["chaos"] = {
+            "timeline": [asdict(e) for e in timeline.events],
+            "monitors": [str(m) for m in getattr(steady_probes, "monitors", [])],
+        }
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
         steady_marker_check = isinstance(exc, NotSteadyError) and str(exc).startswith(
@@ -288,6 +299,29 @@ def _short_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> str:
     return f"{where}{excinfo.typename}: {excinfo.value}"
 
 
+class _TestCollector:
+    """Each test's outcome and chaos data, for the HTML report and the notification.
+
+    Read from the reports, so tests run by xdist workers arrive at the controller too.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        tests = self.config.stash.setdefault(_TESTS_KEY, {})
+        entry = tests.setdefault(report.nodeid, {"nodeid": report.nodeid, "outcome": "passed"})
+        verdict = report.__dict__.get(_VERDICT)
+        if report.failed:
+            failed = "failed" if report.when == "call" else "error"
+            entry["outcome"] = f"error ({verdict})" if verdict else failed
+        elif report.skipped:
+            entry["outcome"] = "skipped"
+        chaos_data = report.__dict__.get("chaos")
+        if chaos_data:
+            entry.update(chaos_data)
+
+
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
     """A fault that did not take effect, or broken chaos machinery, is an ERROR, not a FAIL."""
     verdict = report.__dict__.get(_VERDICT)
@@ -306,6 +340,36 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     dirty = any(s["revert_failures"] or s["leftovers"] for s in stats)
     if dirty and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if workeroutput is None:
+        _publish(config, stats)
+
+
+def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
+    """The controller's last word: the HTML report and the notification, when asked for."""
+    settings = config.stash[SETTINGS_KEY]
+    if settings.report is None and settings.notify is None:
+        return
+    run_id, seed = config.stash[RUN_KEY]
+    total = {
+        "injected": sum(s["injected"] for s in stats),
+        "reverted": sum(s["reverted"] for s in stats),
+        "revert_failures": [f for s in stats for f in s["revert_failures"]],
+        "leftovers": [f for s in stats for f in s["leftovers"]],
+    }
+    tests = list(config.stash.get(_TESTS_KEY, {}).values())
+    if settings.report is not None:
+        from pytest_chaos.report import html
+
+        html.write(
+            settings.report, [t for t in tests if t.get("timeline")], total, seed=seed, run=run_id
+        )
+    if settings.notify is not None:
+        from collections import Counter
+
+        from pytest_chaos.report import notify
+
+        outcomes = Counter(t["outcome"].split()[0] for t in tests)
+        notify.send(settings.notify, total, dict(outcomes), run=run_id, seed=seed)
 
 
 @pytest.hookimpl(optionalhook=True)

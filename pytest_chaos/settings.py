@@ -110,6 +110,8 @@ OPTIONS: tuple[Option, ...] = (
         default="100",
     ),
     Option("journal", "write every chaos event as a JSON line to this file"),
+    Option("report", "write an HTML report of the run's chaos (tests, faults, timelines) here"),
+    Option("notify", "post the run's chaos summary as JSON to this URL (Slack-compatible)"),
     Option("cleanup", "revert leftovers of crashed runs in the cluster, then exit", kind="bool"),
 )
 
@@ -136,6 +138,8 @@ class Settings:
     max_percent: float = 100.0
     journal: Path | None = None
     cleanup: bool = False
+    report: Path | None = None
+    notify: str | None = None
 
 
 #: Where the plugin keeps the resolved Settings on the pytest config.
@@ -257,4 +261,15 @@ def resolve(config: _ConfigLike) -> Settings:
         max_percent=max_percent,
         journal=Path(journal_value) if journal_value else None,
         cleanup=_as_bool(by_name["cleanup"], *raw["cleanup"]),
+        report=Path(raw["report"][0]) if raw["report"][0] else None,
+        notify=_url(raw["notify"]),
     )
+
+
+def _url(raw: tuple[str | None, str]) -> str | None:
+    value, source = raw
+    if not value:
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ChaosConfigError(f"--chaos-notify: {value!r} from {source} is not an http(s) URL")
+    return value

@@ -1,0 +1,57 @@
+"""``--chaos-report``: one self-contained HTML page of a run's chaos: tests, faults, timelines."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;
+text-align:left;vertical-align:top}.passed{color:#1a7f37}.failed,.error{color:#cf222e}
+.skipped{color:#9a6700}pre{margin:0;font-size:12px;white-space:pre-wrap}
+.summary{padding:.6em 1em;background:#f6f8fa;border-radius:6px;margin-bottom:1em}
+"""
+
+
+def _timeline(events: Iterable[dict[str, Any]]) -> str:
+    lines = [f"{e['at']:+9.3f}s  {e['phase']:<8} {e['text']}" for e in events]
+    return "<pre>" + html.escape("\n".join(lines)) + "</pre>" if lines else ""
+
+
+def render(tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run: str) -> str:
+    """The report page: a summary, then one row per test that used chaos."""
+    rows = []
+    for test in tests:
+        outcome = html.escape(test["outcome"])
+        monitors = "<br>".join(html.escape(m) for m in test.get("monitors", []))
+        rows.append(
+            f"<tr><td>{html.escape(test['nodeid'])}</td><td class='{outcome.split()[0]}'>"
+            f"{outcome}</td><td>{_timeline(test.get('timeline', []))}</td><td>{monitors}</td></tr>"
+        )
+    dirty = stats["revert_failures"] or stats["leftovers"]
+    problems = "".join(
+        f"<li>{html.escape(p)}</li>" for p in [*stats["revert_failures"], *stats["leftovers"]]
+    )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>pytest-chaos report</title>"
+        f"<style>{_STYLE}</style></head><body><h1>pytest-chaos report</h1>"
+        f"<div class='summary'>run {html.escape(run)}, seed {seed} (replay with "
+        f"<code>--chaos-seed={seed}</code>), {time.strftime('%Y-%m-%d %H:%M:%S')}<br>"
+        f"faults injected: {stats['injected']}, reverted: {stats['reverted']}, revert failures: "
+        f"{len(stats['revert_failures'])}, leftovers: {len(stats['leftovers'])}"
+        + (f"<ul class='failed'>{problems}</ul>" if dirty else "")
+        + "</div><table><tr><th>test</th><th>outcome</th><th>chaos timeline</th>"
+        "<th>probes</th></tr>" + "".join(rows) + "</table></body></html>\n"
+    )
+
+
+def write(
+    path: Path, tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run: str
+) -> None:
+    """Write the report page to path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render(tests, stats, seed=seed, run=run), encoding="utf-8")
