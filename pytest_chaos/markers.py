@@ -22,7 +22,7 @@ from pytest_chaos.errors import ChaosConfigError
 def chaos_pod_kill(
     selector: str | None,
     *,
-    namespace: str,
+    namespace: str | Sequence[str],
     mode: str = "one",
     value: float | None = None,
     grace_period: int | None = None,
@@ -32,12 +32,13 @@ def chaos_pod_kill(
     within: Duration = 60,
 ) -> None:
     """Kill pods matching selector in namespace while the test runs (``chaos.pods.kill``)."""
+    from pytest_chaos.faults.pods import namespaces_of
     from pytest_chaos.targeting import PodFilter, parse_label_selector, validate_mode
 
     parse_label_selector(selector, name="selector")
     PodFilter(label_selector=selector, node=node, phase=phase)
     validate_mode(mode, value)
-    _name_of("namespace", namespace)
+    namespaces_of(namespace)
     if field_selector is not None:
         _name_of("field_selector", field_selector)
     as_seconds(within, name="within")

@@ -8,6 +8,7 @@ for good, which is the book's first lesson.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
@@ -28,6 +29,24 @@ def _name(pod: Any) -> str:
     return str(pod["metadata"]["name"])
 
 
+def _ref(pod: Any) -> str:
+    return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+
+
+def _all_gone(uids: set[Any]) -> Callable[[list[Any]], bool]:
+    return lambda pods: not uids & {p.metadata.uid for p in pods}
+
+
+def namespaces_of(namespace: str | Sequence[str]) -> list[str]:
+    """One namespace or several, checked: non-empty names, no duplicates."""
+    names = [namespace] if isinstance(namespace, str) else list(namespace)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ChaosConfigError(
+            f"namespace={namespace!r} must be a namespace name or a non-empty list of them"
+        )
+    return list(dict.fromkeys(names))
+
+
 class PodFaults:
     """``chaos.pods``: faults on pods."""
 
@@ -39,7 +58,7 @@ class PodFaults:
         self,
         selector: str | None = None,
         *,
-        namespace: str,
+        namespace: str | Sequence[str],
         mode: str = "one",
         value: float | None = None,
         grace_period: int | None = None,
@@ -48,11 +67,12 @@ class PodFaults:
         phase: str | None = None,
         within: Duration = 60,
     ) -> Fault:
-        """Delete pods matching selector in namespace; return when they are really gone.
+        """Delete pods matching selector in namespace(s); return when they are really gone.
 
         Args:
             selector: label selector, e.g. ``"app=backend"`` (None: every pod).
-            namespace: where the pods are.
+            namespace: where the pods are: one namespace, or several (the mode then chooses
+                among the pods of all of them).
             mode: how many of the matching pods: ``one``, ``all``, ``fixed`` (value = N),
                 ``fixed-percent`` / ``random-max-percent`` (value = percent).
             value: the number or percent for the modes that need one.
@@ -73,29 +93,38 @@ class PodFaults:
                 "seconds >= 0 (0 kills at once) or None"
             )
         parse_label_selector(selector, name="selector")
-        ctx.safety.check_namespace(namespace)
+        namespaces = namespaces_of(namespace)
+        for each in namespaces:
+            ctx.safety.check_namespace(each)
+        where = ", ".join(namespaces)
         pod_filter = PodFilter(label_selector=selector, node=node, phase=phase)
-        listing = ctx.kube.list_raw(
-            ctx.kube.core.list_namespaced_pod,
-            namespace,
-            label_selector=selector or None,
-            field_selector=field_selector or None,
-        )
-        candidates = pod_filter.apply(listing.get("items", []))
+        candidates: list[Any] = []
+        for each in namespaces:
+            listing = ctx.kube.list_raw(
+                ctx.kube.core.list_namespaced_pod,
+                each,
+                label_selector=selector or None,
+                field_selector=field_selector or None,
+            )
+            candidates += pod_filter.apply(listing.get("items", []))
         if not candidates:
-            everything = ctx.kube.list_raw(ctx.kube.core.list_namespaced_pod, namespace)
-            existing = {
-                _name(p): p["metadata"].get("labels") or {} for p in everything.get("items", [])
-            }
-            raise TargetingError(nothing_matched("pods", selector, namespace, existing))
-        chosen = choose(candidates, checked_mode, checked_value, ctx.rng, key=_name)
+            existing: dict[str, Any] = {}
+            for each in namespaces:
+                everything = ctx.kube.list_raw(ctx.kube.core.list_namespaced_pod, each)
+                prefix = f"{each}/" if len(namespaces) > 1 else ""
+                existing |= {
+                    prefix + _name(p): p["metadata"].get("labels") or {}
+                    for p in everything.get("items", [])
+                }
+            raise TargetingError(nothing_matched("pods", selector, where, existing))
+        chosen = choose(candidates, checked_mode, checked_value, ctx.rng, key=_ref)
         ctx.safety.check_blast_radius(
-            len(chosen), len(candidates), f"pods matching {selector!r} in {namespace}"
+            len(chosen), len(candidates), f"pods matching {selector!r} in {where}"
         )
-        targets = tuple(f"{namespace}/{_name(p)}" for p in chosen)
+        targets = tuple(_ref(p) for p in chosen)
         plan = (
             f"kill {len(chosen)} of {len(candidates)} pod(s) matching {selector!r} in "
-            f"{namespace} (mode={mode}): {', '.join(_name(p) for p in chosen)}"
+            f"{where} (mode={mode}): {', '.join(_name(p) for p in chosen)}"
         )
         if ctx.dry_run:
             ctx.timeline.add("plan", f"pods.kill: {plan}")
@@ -108,33 +137,36 @@ class PodFaults:
                     ctx.record(
                         "pods.kill",
                         kind="Pod",
-                        namespace=namespace,
+                        namespace=meta["namespace"],
                         name=meta["name"],
                         uid=meta.get("uid"),
                         undo="none",
                         in_cluster=False,
                     )
                 )
-                self._delete(namespace, meta["name"], meta.get("uid"), grace_period)
+                self._delete(meta["namespace"], meta["name"], meta.get("uid"), grace_period)
             ctx.timeline.add("inject", f"pods.kill: {plan}", targets=list(targets))
         # Registered before verifying: even an inconclusive fault is the test's to revert.
         fault = Fault(ctx, "pods.kill", targets, records, details={"mode": mode})
         if ctx.on_fault:
             ctx.on_fault(fault)
-        gone_uids = {p["metadata"].get("uid") for p in chosen}
-        try:
-            ctx.kube.wait(
-                functools.partial(ctx.kube.core.list_namespaced_pod, namespace),
-                lambda pods: not gone_uids & {p.metadata.uid for p in pods},
-                within=wait,
-                what=f"the killed pods to go away ({', '.join(targets)})",
-                label_selector=selector or None,
-            )
-        except WaitTimeout as exc:
-            raise InconclusiveError(
-                f"pods.kill did not take effect: {exc}. A finalizer or a very long grace period "
-                "may hold them; the test proves nothing until they are gone"
-            ) from None
+        for each in sorted({p["metadata"]["namespace"] for p in chosen}):
+            gone_uids = {
+                p["metadata"].get("uid") for p in chosen if p["metadata"]["namespace"] == each
+            }
+            try:
+                ctx.kube.wait(
+                    functools.partial(ctx.kube.core.list_namespaced_pod, each),
+                    _all_gone(gone_uids),
+                    within=wait,
+                    what=f"the killed pods to go away ({', '.join(targets)})",
+                    label_selector=selector or None,
+                )
+            except WaitTimeout as exc:
+                raise InconclusiveError(
+                    f"pods.kill did not take effect: {exc}. A finalizer or a very long grace "
+                    "period may hold them; the test proves nothing until they are gone"
+                ) from None
         ctx.timeline.add("verify", f"pods.kill: {len(targets)} pod(s) gone")
         return fault
 

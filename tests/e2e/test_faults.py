@@ -227,3 +227,29 @@ def test_not_steady_names_the_bad_pods_and_recent_events(
     assert "last seen: 3/3 ready" in text
     assert "web-" in text
     assert "recent events:" in text
+
+
+def test_pod_kill_chooses_among_several_namespaces(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    other = f"{chaos_namespace}-b"
+    kube.core.create_namespace({"metadata": {"name": other}})
+    try:
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_service_account, other),
+            lambda accounts: bool(accounts),
+            within=60,
+            what="service account",
+        )
+        kube.apps.create_namespaced_deployment(other, deployment("web", replicas=2))
+        steady.deployment("web", namespace=other).assert_available(within=30)
+
+        fault = chaos.pods.kill(
+            "app=web", namespace=[chaos_namespace, other], mode="all", value=None
+        )
+
+        assert len(fault.targets) == 5
+        assert {t.split("/")[0] for t in fault.targets} == {chaos_namespace, other}
+        steady.deployment("web", namespace=other).assert_available(within=30)
+    finally:
+        kube.core.delete_namespace(other)
