@@ -210,7 +210,8 @@ def test_nothing_runs_under_collect_only_either(pytester: pytest.Pytester) -> No
     assert result.ret == USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
-            "*test_shop.py::test_kill: chaos_pod_kill(): namespace='' must be a namespace name or a non-empty list of them*"
+            "*test_shop.py::test_kill: chaos_pod_kill(): namespace='' must be a namespace name "
+            "or a non-empty list of them*"
         ]
     )
 
