@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+
+from pytest_chaos import Kube
+from pytest_chaos.steady.diagnosis import pod_ready
 
 
 def deployment(
@@ -50,3 +57,32 @@ def virtual_service(name: str, *, host: str, api_version: str = "v1") -> dict[st
             ],
         },
     }
+
+
+@contextmanager
+def namespace_with(kube: Kube, prefix: str, deployments: dict[str, int]) -> Iterator[str]:
+    """A fresh namespace with these Deployments (name: replicas), all pods Ready; then deleted.
+
+    For tests whose inner runs need a namespace name known in advance (chaos_namespace is random
+    and made inside the run).
+    """
+    namespace = f"{prefix}-{secrets.token_hex(3)}"
+    kube.core.create_namespace({"metadata": {"name": namespace}})
+    try:
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_service_account, namespace),
+            lambda accounts: any(a.metadata.name == "default" for a in accounts),
+            within=60,
+            what="default service account",
+        )
+        for name, replicas in deployments.items():
+            kube.apps.create_namespaced_deployment(namespace, deployment(name, replicas=replicas))
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_pod, namespace),
+            lambda pods: sum(pod_ready(p) for p in pods) == sum(deployments.values()),
+            within=60,
+            what="every pod ready",
+        )
+        yield namespace
+    finally:
+        kube.core.delete_namespace(namespace)

@@ -9,9 +9,7 @@ same specs, no undo record left; the two ways that cannot run teardown (the thre
 
 from __future__ import annotations
 
-import functools
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -25,8 +23,7 @@ import pytest
 
 from pytest_chaos import Kube
 from pytest_chaos.ledger import read_cluster
-from pytest_chaos.steady.diagnosis import pod_ready
-from tests.e2e.manifests import deployment
+from tests.e2e.manifests import namespace_with
 
 INNER = """
 import time
@@ -84,30 +81,12 @@ class Workload:
 
 @pytest.fixture
 def workload(kube: Kube) -> Iterator[Workload]:
-    namespace = f"exit-{secrets.token_hex(3)}"
-    kube.core.create_namespace({"metadata": {"name": namespace}})
-    try:
-        kube.wait(
-            functools.partial(kube.core.list_namespaced_service_account, namespace),
-            lambda accounts: any(a.metadata.name == "default" for a in accounts),
-            within=60,
-            what="default service account",
-        )
-        for name, replicas in (("web", 2), ("api", 1)):
-            kube.apps.create_namespaced_deployment(namespace, deployment(name, replicas=replicas))
-        kube.wait(
-            functools.partial(kube.core.list_namespaced_pod, namespace),
-            lambda pods: sum(pod_ready(p) for p in pods) == 3,
-            within=60,
-            what="3 ready pods",
-        )
+    with namespace_with(kube, "exit", {"web": 2, "api": 1}) as namespace:
         specs = {
             name: kube.serialize(kube.apps.read_namespaced_deployment(name, namespace))["spec"]
             for name in ("web", "api")
         }
         yield Workload(namespace, specs, kube)
-    finally:
-        kube.core.delete_namespace(namespace)
 
 
 def start(

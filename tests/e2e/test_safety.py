@@ -3,8 +3,6 @@ before anything is touched; dry run touches nothing."""
 
 from __future__ import annotations
 
-import functools
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +10,7 @@ import pytest
 import yaml
 
 from pytest_chaos import Kube
-from pytest_chaos.steady.diagnosis import pod_ready
-from tests.e2e.manifests import deployment
+from tests.e2e.manifests import namespace_with
 
 INNER = """
 NS = {ns!r}
@@ -25,25 +22,8 @@ def test_kill(chaos):
 
 @pytest.fixture
 def web_namespace(kube: Kube) -> Iterator[str]:
-    namespace = f"safety-{secrets.token_hex(3)}"
-    kube.core.create_namespace({"metadata": {"name": namespace}})
-    try:
-        kube.wait(
-            functools.partial(kube.core.list_namespaced_service_account, namespace),
-            lambda accounts: any(a.metadata.name == "default" for a in accounts),
-            within=60,
-            what="default service account",
-        )
-        kube.apps.create_namespaced_deployment(namespace, deployment("web", replicas=2))
-        kube.wait(
-            functools.partial(kube.core.list_namespaced_pod, namespace),
-            lambda pods: sum(pod_ready(p) for p in pods) == 2,
-            within=60,
-            what="2 pods",
-        )
+    with namespace_with(kube, "safety", {"web": 2}) as namespace:
         yield namespace
-    finally:
-        kube.core.delete_namespace(namespace)
 
 
 def versions(kube: Kube, namespace: str) -> dict[str, str]:
