@@ -106,11 +106,17 @@ def chaos_once(kube: Kube, namespace: str, ledger: Ledger, safety: Safety) -> fl
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--ready-delay",
+        type=float,
+        default=0.0,
+        help="seconds a fake node's pod takes to become Ready (kwok stage delay)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pytest-chaos-bench-") as root:
         cluster = LocalCluster("podkill", root=Path(root))
-        result = cluster.up()
+        result = cluster.up(pod_ready_delay=args.ready_delay)
         kube = Kube.from_kubeconfig(result.kubeconfig, result.context)
         try:
             namespace = "bench"
@@ -140,6 +146,7 @@ def main() -> int:
             kube.close()
             cluster.down()
     results = {
+        "ready_delay_seconds": args.ready_delay,
         "floor_seconds": summary(floors),
         "test_seconds": summary(tests),
         "ratio_test_over_floor": summary(ratios),

@@ -34,7 +34,16 @@ def _cluster_up(args: argparse.Namespace) -> int:
     from pytest_chaos.cluster.local import LocalCluster
 
     cluster = LocalCluster(args.name)
-    result = cluster.up(nodes=args.nodes, port=args.port, progress=_say, timeout=args.timeout)
+    from pytest_chaos.durations import as_seconds
+
+    delay = as_seconds(args.pod_ready_delay, name="--pod-ready-delay")
+    result = cluster.up(
+        nodes=args.nodes,
+        port=args.port,
+        progress=_say,
+        timeout=args.timeout,
+        pod_ready_delay=delay,
+    )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
     _say(f"kubectl {binaries.module_version(binaries.KUBERNETES)}: {binaries.binary('kubectl')}")
@@ -150,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="preferred API server port (another is picked when it is busy)",
     )
     up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
+    up.add_argument(
+        "--pod-ready-delay",
+        default="0",
+        help="how long pods on the fake nodes take to become Ready, like a real "
+        "container starting (e.g. 2s; default: at once)",
+    )
     up.set_defaults(func=_cluster_up)
 
     down = verbs.add_parser("down", help="stop the local cluster and remove its state")

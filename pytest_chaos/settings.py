@@ -86,6 +86,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("local_name", "name of the embedded local cluster to start or reuse", default="local"),
     Option("local_nodes", "number of fake nodes of the embedded local cluster", default="3"),
     Option(
+        "local_pod_ready_delay",
+        "how long pods on the embedded cluster's fake nodes take to "
+        "become Ready, like a real container starting (e.g. 2s)",
+        default="0",
+    ),
+    Option(
         "allow_namespace",
         "namespace chaos may touch (repeatable; default: any but "
         "kube-system and other system namespaces; namespaces made by chaos_namespace are "
@@ -131,6 +137,7 @@ class Settings:
     context: str | None
     local_name: str
     local_nodes: int
+    local_pod_ready_delay: float = 0.0
     allow_namespaces: tuple[str, ...] = ()
     allow_contexts: tuple[str, ...] = ()
     dry_run: bool = False
@@ -254,6 +261,7 @@ def resolve(config: _ConfigLike) -> Settings:
         context=raw["context"][0],
         local_name=raw["local_name"][0] or "local",
         local_nodes=nodes,
+        local_pod_ready_delay=_delay(raw["local_pod_ready_delay"]),
         allow_namespaces=_as_list(raw["allow_namespace"][0]),
         allow_contexts=_as_list(raw["allow_context"][0]),
         dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),
@@ -264,6 +272,16 @@ def resolve(config: _ConfigLike) -> Settings:
         report=Path(raw["report"][0]) if raw["report"][0] else None,
         notify=_url(raw["notify"]),
     )
+
+
+def _delay(raw: tuple[str | None, str]) -> float:
+    from pytest_chaos.durations import as_seconds
+
+    value, source = raw
+    try:
+        return as_seconds(value or "0", name="--chaos-local-pod-ready-delay")
+    except ChaosConfigError as exc:
+        raise ChaosConfigError(f"{exc} (from {source})") from None
 
 
 def _url(raw: tuple[str | None, str]) -> str | None:

@@ -67,7 +67,7 @@ class LocalClusterProvider:
     other), while one started with ``pytest-chaos cluster up`` stays up.
     """
 
-    def __init__(self, name: str, nodes: int) -> None:
+    def __init__(self, name: str, nodes: int, pod_ready_delay: float = 0.0) -> None:
         """Address the local cluster called name with nodes fake nodes."""
         import os
 
@@ -76,12 +76,15 @@ class LocalClusterProvider:
 
         self.cluster = LocalCluster(name)
         self.nodes = nodes
+        self.pod_ready_delay = pod_ready_delay
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
         self.started = False
 
     def acquire(self) -> ClusterHandle:
         """Start the local cluster, or reuse the one already running."""
-        result = self.cluster.up(nodes=self.nodes, user=self.user)
+        result = self.cluster.up(
+            nodes=self.nodes, user=self.user, pod_ready_delay=self.pod_ready_delay
+        )
         self.started = not result.reused
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         return ClusterHandle(
@@ -99,5 +102,7 @@ class LocalClusterProvider:
 def provider_for(settings: Settings) -> ClusterProvider:
     """The provider the settings ask for."""
     if settings.cluster == "local":
-        return LocalClusterProvider(settings.local_name, settings.local_nodes)
+        return LocalClusterProvider(
+            settings.local_name, settings.local_nodes, settings.local_pod_ready_delay
+        )
     return ExistingCluster(settings.kubeconfig, settings.context)

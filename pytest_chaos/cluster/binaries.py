@@ -49,6 +49,8 @@ class Component:
             return ("istio-crds.yaml",)
         if self.name == "etcd":
             return ("etcd",)
+        if self.name == "kwok":
+            return ("kwok", KWOK_POD_STAGES)
         return tuple(p.rsplit("/", 1)[-1] for p in self.packages)
 
 
@@ -98,6 +100,10 @@ ISTIO_CRD_NAMES = (
 )
 
 BUILD_COMMAND = "pytest-chaos cluster build"
+
+#: kwok's own "fast" pod stages, taken from its module at build time; a local cluster started
+#: with a pod readiness delay runs them with a delay added to the pod-ready stage.
+KWOK_POD_STAGES = "kwok-pod-stages.yaml"
 
 
 def tools_dir() -> Path:
@@ -297,11 +303,26 @@ def _build_go(component: Component, source: Path, out: Path, progress: Progress)
             progress(f"{component.name}: {compiled}/{total} packages compiled")
     if proc.wait() != 0:
         raise ClusterError(f"go build ({component.name}) failed in {source}:\n" + "\n".join(tail))
+    if component.name == "kwok":
+        _extract_kwok_stages(source, out)
     if component.name == "etcd":
         # go names a binary built from ".../server/v3" after the element before "/v3".
         for built_name in ("server", "v3"):
             if (out / built_name).is_file():
                 (out / built_name).rename(out / "etcd")
+
+
+def _extract_kwok_stages(source: Path, out: Path) -> None:
+    import yaml
+
+    info = json.loads(
+        _run_go(["list", "-m", "-json", KWOK.main_module], source, what="go list (kwok)")
+    )
+    stage_dir = Path(info["Dir"]) / "kustomize" / "stage" / "pod" / "fast"
+    documents = []
+    for name in ("pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"):
+        documents += [d for d in yaml.safe_load_all((stage_dir / name).read_text()) if d]
+    (out / KWOK_POD_STAGES).write_text(yaml.safe_dump_all(documents, sort_keys=False))
 
 
 def _extract_istio_crds(component: Component, source: Path, out: Path, progress: Progress) -> None:

@@ -43,6 +43,23 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 _STATE_FILE = "cluster.json"
 
 
+def _kwok_stages(stages: Path, delay: float) -> str:
+    """Kwok's config: its default stages, or its fast pod stages with pod-ready delayed."""
+    if delay <= 0:
+        return ""
+    import yaml
+
+    documents = [d for d in yaml.safe_load_all(stages.read_text()) if d]
+    for document in documents:
+        if document["metadata"]["name"] == "pod-ready":
+            milliseconds = int(delay * 1000)
+            document["spec"]["delay"] = {
+                "durationMilliseconds": milliseconds,
+                "jitterDurationMilliseconds": milliseconds,
+            }
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
 def state_root() -> Path:
     """Where clusters keep their state: ``$PYTEST_CHAOS_STATE_DIR`` or the user state dir."""
     explicit = os.environ.get("PYTEST_CHAOS_STATE_DIR")
@@ -104,6 +121,7 @@ class _State:
     nodes: int
     processes: list[ProcessRecord] = field(default_factory=list)
     ephemeral: bool = False
+    pod_ready_delay: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -112,6 +130,7 @@ class _State:
             "nodes": self.nodes,
             "processes": [p.to_json() for p in self.processes],
             "ephemeral": self.ephemeral,
+            "pod_ready_delay": self.pod_ready_delay,
         }
 
     @classmethod
@@ -122,6 +141,7 @@ class _State:
             nodes=int(data["nodes"]),
             processes=[ProcessRecord.from_json(p) for p in data["processes"]],
             ephemeral=bool(data.get("ephemeral", False)),
+            pod_ready_delay=float(data.get("pod_ready_delay", 0.0)),
         )
 
 
@@ -156,12 +176,15 @@ class LocalCluster:
         progress: Progress | None = None,
         timeout: float = 120.0,
         user: str | None = None,
+        pod_ready_delay: float = 0.0,
     ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy.
 
         With user (a pytest session), the cluster is shared: the session attaches as a user and
         must :meth:`detach`; a cluster a session started is stopped when its last user leaves.
         Without user (``pytest-chaos cluster up``), the cluster stays up until ``down``.
+        pod_ready_delay (seconds) makes every pod on the fake nodes take that long to become
+        Ready, like a real container starting (0: at once).
         """
         say = progress or (lambda _message: None)
         if nodes < 1:
@@ -171,6 +194,12 @@ class LocalCluster:
             state = self._read_state()
             if state is not None and self._healthy(state):
                 say(f"reusing the running local cluster {self.name!r} ({self.state_dir})")
+                if state.pod_ready_delay != pod_ready_delay:
+                    say(
+                        f"note: it was started with a pod readiness delay of "
+                        f"{state.pod_ready_delay:g}s (asked for {pod_ready_delay:g}s); "
+                        "`pytest-chaos cluster down` first to change it"
+                    )
                 if user is None and state.ephemeral:
                     state.ephemeral = False  # asked for by hand: keep it after the sessions
                     self._write_state(state)
@@ -190,6 +219,7 @@ class LocalCluster:
                     "kube-scheduler",
                     "kwok",
                     "istio-crds.yaml",
+                    binaries.KWOK_POD_STAGES,
                 )
             }
             api_port, taken = processes.free_port(port)
@@ -205,7 +235,13 @@ class LocalCluster:
                 "kwok",
             ):
                 ports[component] = processes.free_port()[0]
-            state = _State(name=self.name, ports=ports, nodes=nodes, ephemeral=user is not None)
+            state = _State(
+                name=self.name,
+                ports=ports,
+                nodes=nodes,
+                ephemeral=user is not None,
+                pod_ready_delay=pod_ready_delay,
+            )
             try:
                 self._start(state, binaries_by_name, say, deadline=started + timeout)
             except BaseException:
@@ -454,7 +490,9 @@ class LocalCluster:
         )
         kwok_home = self.state_dir / "kwok"
         kwok_home.mkdir(exist_ok=True)
-        (kwok_home / "kwok.yaml").write_text("")
+        (kwok_home / "kwok.yaml").write_text(
+            _kwok_stages(bins[binaries.KWOK_POD_STAGES], state.pod_ready_delay)
+        )
         start(
             "kwok",
             [
