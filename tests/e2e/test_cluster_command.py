@@ -200,3 +200,33 @@ def test_an_interrupted_up_leaves_nothing_running(cli: Cli, signum: int) -> None
     assert proc.returncode != 0
     assert [pid for pid in started if is_alive(pid)] == []
     assert cli.leftovers() == []
+
+
+def test_a_pod_ready_delay_makes_pods_start_like_real_ones(cli: Cli) -> None:
+    import functools
+    import time
+
+    from pytest_chaos import Kube
+    from pytest_chaos.steady.diagnosis import pod_ready
+    from tests.e2e.manifests import deployment
+
+    assert cli.run("up", "--pod-ready-delay", "1500ms").returncode == 0
+    kube = Kube.from_kubeconfig(cli.state_root / "local" / "kubeconfig")
+    try:
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_service_account, "default"),
+            bool,
+            within=30,
+            what="default service account",
+        )
+        started = time.monotonic()
+        kube.apps.create_namespaced_deployment("default", deployment("slow", replicas=1))
+        kube.wait(
+            functools.partial(kube.core.list_namespaced_pod, "default"),
+            lambda pods: any(map(pod_ready, pods)),
+            within=30,
+            what="a ready pod",
+        )
+        assert 1.4 <= time.monotonic() - started < 10
+    finally:
+        kube.close()
