@@ -382,6 +382,16 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The chaos summary: faults injected and reverted, revert failures, leftovers."""
+    if config.stash[SETTINGS_KEY].dry_run:
+        plans = [
+            f"{test['nodeid']}: {event['text']}"
+            for test in config.stash.get(_TESTS_KEY, {}).values()
+            for event in test.get("timeline", [])
+            if event["phase"] == "plan"
+        ]
+        terminalreporter.section("chaos dry run plan")
+        for line in plans or ["no fault would be injected"]:
+            terminalreporter.write_line(line)
     all_stats = config.stash.get(STATS_KEY, [])
     if not all_stats:
         return

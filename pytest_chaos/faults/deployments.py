@@ -25,7 +25,7 @@ from pytest_chaos.errors import (
     WaitTimeout,
 )
 from pytest_chaos.faults import Fault, FaultContext, injecting
-from pytest_chaos.faults.undo import restorable_manifest, workload_api
+from pytest_chaos.faults.undo import FAULT_LABEL, restorable_manifest, workload_api
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import nothing_matched
@@ -149,7 +149,7 @@ class WorkloadFaults:
                     payload={"from": before, "to": replicas},
                 )
             )
-            self._set_replicas(name, namespace, current, before, replicas)
+            self._set_replicas(name, namespace, current, before, replicas, records[-1].id)
             ctx.timeline.add(
                 "inject",
                 f"{kind}: {self.kind} {target} {before} -> {replicas} replicas",
@@ -160,15 +160,26 @@ class WorkloadFaults:
         )
 
     def _set_replicas(
-        self, name: str, namespace: str, current: dict[str, Any], before: int, replicas: int
+        self,
+        name: str,
+        namespace: str,
+        current: dict[str, Any],
+        before: int,
+        replicas: int,
+        record_id: str,
     ) -> None:
         """Patch replicas under optimistic concurrency, telling our own write from others'."""
         from kubernetes.client.exceptions import ApiException
 
         patch = workload_api(self._ctx.kube, self.kind, "patch")
         for _attempt in range(10):
+            # The label shows (`kubectl get -l chaos.pytest.dev/fault`) which fault holds the
+            # object; cleanup trusts the ledger record (kind, namespace, name, uid, owner).
             body: Any = {
-                "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+                "metadata": {
+                    "resourceVersion": current["metadata"]["resourceVersion"],
+                    "labels": {FAULT_LABEL: record_id},
+                },
                 "spec": {"replicas": replicas},
             }
             try:

@@ -27,6 +27,11 @@ SERVER_METADATA = (
 #: Annotations a controller writes on its own object.
 CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 
+#: A label on an object a fault holds (a scaled Deployment): the id of its ledger record. A label,
+#: not an annotation: a Deployment's annotations are copied onto its ReplicaSets and never
+#: removed there, its labels are not.
+FAULT_LABEL = "chaos.pytest.dev/fault"
+
 _API_NAMES = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
 
 
@@ -125,15 +130,19 @@ def _scale_back(kube: Kube, record: UndoRecord) -> str:
                 f"was active; left as it is (record {record.id})"
             )
         replicas = current.get("spec", {}).get("replicas")
-        if replicas == before:
+        ours = (current["metadata"].get("labels") or {}).get(FAULT_LABEL) == record.id
+        if replicas == before and not ours:
             return "already reverted"
-        if replicas != during:
+        if replicas not in (before, during):
             raise DriftError(
                 f"{record.target} was scaled to {replicas} by someone else while the fault held "
                 f"it at {during}; not restoring {before} over their change (record {record.id})"
             )
         body: Any = {
-            "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
+            "metadata": {
+                "resourceVersion": current["metadata"]["resourceVersion"],
+                "labels": {FAULT_LABEL: None},
+            },
             "spec": {"replicas": before},
         }
         try:

@@ -141,9 +141,13 @@ def test_scale_sets_replicas_and_revert_restores_the_previous_count(
     with chaos.deployments.scale("web", namespace=chaos_namespace, replicas=0) as fault:
         steady.pods("app=web", namespace=chaos_namespace).assert_count(0, within=30)
         assert fault.targets == (f"{chaos_namespace}/web",)
+        held = kube.apps.read_namespaced_deployment("web", chaos_namespace).metadata.labels
+        assert held["chaos.pytest.dev/fault"] == fault.records[0].id
 
     assert not fault.active
-    assert spec_of(kube, chaos_namespace, "web") == web
+    assert spec_of(kube, chaos_namespace, "web") == web  # labels included: ours is gone
+    replica_sets = kube.apps.list_namespaced_replica_set(chaos_namespace).items
+    assert all("chaos.pytest.dev/fault" not in (rs.metadata.labels or {}) for rs in replica_sets)
     steady.deployment("web", namespace=chaos_namespace).assert_available(within=30)
 
 

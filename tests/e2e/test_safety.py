@@ -121,4 +121,7 @@ def test_dry_run_resolves_the_targets_and_changes_nothing(
     result = run(pytester, kube, web_namespace, "--chaos-dry-run", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*DRY RUN*", "*chaos dry run: would kill 2 of 2 pod(s)*"])
+    result.stdout.fnmatch_lines(
+        ["*chaos dry run plan*", "*::test_kill: pods.kill: kill 2 of 2 pod(s) matching 'app=web'*"]
+    )
     assert versions(kube, web_namespace) == before
