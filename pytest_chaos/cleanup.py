@@ -15,23 +15,32 @@ from pytest_chaos.ledger import Ledger, Owner, UndoRecord, forget_local, read_cl
 from pytest_chaos.settings import Settings
 
 
-def find_leftovers(kube: Kube, *, include_live: bool = False) -> list[UndoRecord]:
-    """Records of faults still in the cluster (and open local records), live owners excepted."""
+def find_leftovers(
+    kube: Kube, *, include_live: bool = False, run: str | None = None
+) -> list[UndoRecord]:
+    """Records of faults still in the cluster (and open local records), live owners excepted.
+
+    With run, only that run's records (the id in a run's header, ``chaos: seed=... run ID``).
+    """
     found: dict[str, UndoRecord] = {r.id: r for r in read_cluster(kube)}
     for record in read_local():
         if record.undo != "none":
             found.setdefault(record.id, record)
-    return [r for r in found.values() if include_live or not r.owner.is_alive()]
+    return [
+        r
+        for r in found.values()
+        if (include_live or not r.owner.is_alive()) and (run is None or r.owner.run == run)
+    ]
 
 
 def clean(
-    kube: Kube, *, include_live: bool = False, dry_run: bool = False
+    kube: Kube, *, include_live: bool = False, dry_run: bool = False, run: str | None = None
 ) -> tuple[list[str], list[str]]:
     """Revert every leftover; return (report lines, failures)."""
     lines: list[str] = []
     failures: list[str] = []
     done: set[str] = set()
-    for record in find_leftovers(kube, include_live=include_live):
+    for record in find_leftovers(kube, include_live=include_live, run=run):
         label = f"{record.fault} on {record.target} (run {record.owner.run}, {record.test})"
         if dry_run:
             lines.append(f"would revert {label}")

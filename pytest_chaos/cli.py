@@ -117,7 +117,7 @@ def _cleanup(args: argparse.Namespace) -> int:
     kube = Kube.from_kubeconfig(kubeconfig, context)
     try:
         kube.check_reachable()
-        lines, failures = clean(kube, include_live=args.force, dry_run=args.dry_run)
+        lines, failures = clean(kube, include_live=args.force, dry_run=args.dry_run, run=args.run)
     finally:
         kube.close()
     for line in lines:
@@ -138,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     cleanup.add_argument("--context", help="kubeconfig context (default: current)")
     cleanup.add_argument("--local", metavar="NAME", help="clean the embedded cluster NAME")
     cleanup.add_argument("--dry-run", action="store_true", help="say what would be reverted")
+    cleanup.add_argument(
+        "--run", metavar="RUN_ID", help="only this run's faults (its id is in the run's header)"
+    )
     cleanup.add_argument(
         "--force", action="store_true", help="also revert faults of runs that are still running"
     )

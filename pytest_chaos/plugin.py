@@ -247,6 +247,9 @@ def pytest_runtest_makereport(
             for event in timeline.events:
                 if event.phase == "inject":
                     item.user_properties.append(("chaos.fault", event.text))
+                    if event.data.get("targets"):
+                        targets = ", ".join(event.data["targets"])
+                        item.user_properties.append(("chaos.targets", targets))
         steady_probes = item.stash.get(STEADY_KEY, None)
         for index, monitor in enumerate(getattr(steady_probes, "monitors", [])):
             suffix = f".{index}" if index else ""

@@ -34,6 +34,7 @@ NS = {ns!r}
 
 
 def inject(chaos):
+    chaos.pods.kill("app=web", namespace=NS)
     chaos.deployments.scale("web", namespace=NS, replicas=0)
     chaos.deployments.delete("api", namespace=NS)
     open({marker!r}, "w").close()
@@ -129,7 +130,14 @@ def wait_for(marker: Path, proc: subprocess.Popen[str], within: float = 60) -> N
         time.sleep(0.05)
 
 
-def cleanup(kube: Kube, ledger: Path) -> str:
+def run_id(ledger: Path) -> str:
+    """The inner run's id: its ledger file is named <run id>-<pid>.jsonl."""
+    (path,) = ledger.glob("*.jsonl")
+    return path.name.rsplit("-", 1)[0]
+
+
+def cleanup(kube: Kube, ledger: Path, run: str) -> str:
+    # Only this run's faults: other tests' crashed runs may be in the cluster at the same time.
     result = subprocess.run(
         [
             sys.executable,
@@ -138,6 +146,7 @@ def cleanup(kube: Kube, ledger: Path) -> str:
             "cleanup",
             f"--kubeconfig={kube.kubeconfig}",
             f"--context={kube.context}",
+            f"--run={run}",
         ],
         env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)},
         capture_output=True,
@@ -192,7 +201,7 @@ def test_a_thread_timeout_exits_at_once_and_cleanup_recovers(
     assert "Timeout" in output
     assert workload.spec("web")["replicas"] == 0  # left behind by os._exit
 
-    report = cleanup(kube, ledger)
+    report = cleanup(kube, ledger, run_id(ledger))
 
     assert "deployments.scale on Deployment" in report
     assert "deployments.delete on Deployment" in report
@@ -208,12 +217,13 @@ def test_sigkill_then_cleanup_recovers_even_without_the_local_ledger(
 
     proc.kill()
     proc.communicate(timeout=60)
+    run = run_id(ledger)
     assert workload.spec("web")["replicas"] == 0
     for path in ledger.glob("*.jsonl"):
         path.unlink()  # the runner's disk is gone too: only the cluster's records remain
 
-    report = cleanup(kube, ledger)
+    report = cleanup(kube, ledger, run)
 
     assert report.count("reverted: ") == 2, report
     workload.assert_as_before()
-    assert cleanup(kube, ledger).strip() == "nothing left behind"
+    assert cleanup(kube, ledger, run).strip() == "nothing left behind"

@@ -60,6 +60,7 @@ def test_scale(kube, chaos, steady, chaos_namespace, server):
     properties = {p.get("name"): p.get("value") for p in tree.iter("property")}
     assert "deployments.scale" in str(properties["chaos.fault"])
     assert properties["chaos.availability"] == "1.0"
+    assert str(properties["chaos.targets"]).endswith("/web")
 
 
 def test_a_failing_test_shows_its_chaos_timeline(pytester: pytest.Pytester) -> None:
