@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_chaos.errors import RevertError
 from pytest_chaos.faults import Fault, FaultContext
@@ -59,8 +60,16 @@ class Chaos:
     fixture ends is reverted, newest first; every revert is attempted even if one fails.
     """
 
-    def __init__(self, session: ChaosSession, test: str, timeline: Timeline) -> None:
-        """Inject faults for test (a node id) and log them on timeline."""
+    def __init__(
+        self,
+        session: ChaosSession,
+        test: str,
+        timeline: Timeline,
+        hook: Any = None,
+    ) -> None:
+        """Inject faults for test (a node id) and log them on timeline; call pytest hooks."""
+        self._hook = hook
+        self._test = test
         self._session = session
         self.timeline = timeline
         self.faults: list[Fault] = []
@@ -76,6 +85,7 @@ class Chaos:
             test=test,
             dry_run=session.settings.dry_run,
             on_fault=self._track,
+            on_revert=self._reverted,
         )
         self.pods = PodFaults(ctx)
         self.deployments = WorkloadFaults(ctx, "Deployment")
@@ -86,7 +96,13 @@ class Chaos:
         """The run's seed (``--chaos-seed`` replays the same random choices)."""
         return self._session.seed
 
+    def _reverted(self, fault: Fault) -> None:
+        if self._hook is not None:
+            self._hook.pytest_chaos_fault_reverted(fault=fault, test=self._test)
+
     def _track(self, fault: Fault) -> None:
+        if self._hook is not None:
+            self._hook.pytest_chaos_fault_injected(fault=fault, test=self._test)
         self.faults.append(fault)
         self._session.stats.injected += 1
         self._session.stats.faults.append(f"{fault.kind} {', '.join(fault.targets)}")

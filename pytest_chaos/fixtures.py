@@ -113,7 +113,12 @@ def _chaos(request: pytest.FixtureRequest) -> Iterator[Chaos]:
     from pytest_chaos.chaos import Chaos
 
     session: ChaosSession = request.getfixturevalue("chaos_session")
-    injector = Chaos(session, request.node.nodeid, timeline_for(request.node, request.config))
+    injector = Chaos(
+        session,
+        request.node.nodeid,
+        timeline_for(request.node, request.config),
+        hook=request.config.hook,
+    )
     request.node.stash[CHAOS_KEY] = injector
     yield injector
     injector.revert_all()

@@ -61,6 +61,13 @@ def _interrupt_on_sigterm(signum: int, _frame: object) -> None:
 _VERDICT = "chaos_verdict"
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Add the pytest_chaos_* hooks (see hookspecs.py)."""
+    from pytest_chaos import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register every ``--chaos-*`` option and its ``chaos_*`` ini key once."""
     group = parser.getgroup("chaos", "resilience (chaos) testing on Kubernetes")
@@ -350,8 +357,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
     """The controller's last word: the HTML report and the notification, when asked for."""
     settings = config.stash[SETTINGS_KEY]
-    if settings.report is None and settings.notify is None:
-        return
     run_id, seed = config.stash[RUN_KEY]
     total = {
         "injected": sum(s["injected"] for s in stats),
@@ -366,13 +371,21 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
         html.write(
             settings.report, [t for t in tests if t.get("timeline")], total, seed=seed, run=run_id
         )
+    from collections import Counter
+
+    from pytest_chaos.report import notify
+
+    outcomes = dict(Counter(t["outcome"].split()[0] for t in tests))
     if settings.notify is not None:
-        from collections import Counter
-
-        from pytest_chaos.report import notify
-
-        outcomes = Counter(t["outcome"].split()[0] for t in tests)
-        notify.send(settings.notify, total, dict(outcomes), run=run_id, seed=seed)
+        notify.send(settings.notify, total, outcomes, run=run_id, seed=seed)
+    summary = {
+        "text": notify.message(total, outcomes, run=run_id, seed=seed),
+        "run": run_id,
+        "seed": seed,
+        "outcomes": outcomes,
+        **total,
+    }
+    config.hook.pytest_chaos_run_summary(config=config, summary=summary)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -37,6 +37,7 @@ class FaultContext:
     test: str
     dry_run: bool = False
     on_fault: Callable[[Fault], None] | None = None
+    on_revert: Callable[[Fault], None] | None = None
 
     def record(
         self,
@@ -115,6 +116,8 @@ class Fault:
                 raise errors[0]
             raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
         self.active = False
+        if self._ctx.on_revert:
+            self._ctx.on_revert(self)
 
     def discard(self, reason: str = "discarded") -> None:
         """Forget the fault without reverting it, e.g. after accepting a reported drift.
