@@ -127,6 +127,23 @@ def _cleanup(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _rbac(args: argparse.Namespace) -> int:
+    from pytest_chaos import rbac
+
+    paths = [Path(p) for p in args.paths or ["."]]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        _say(f"pytest-chaos: error: no such path: {', '.join(missing)}")
+        return 2
+    faults, throwaway = rbac.faults_used(paths)
+    _say(
+        f"faults used: {', '.join(sorted(faults)) or 'none'}"
+        + ("; chaos_namespace: yes" if throwaway else "")
+    )
+    print(rbac.manifest(faults, throwaway=throwaway, name=args.name), end="")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``pytest-chaos`` command."""
     parser = argparse.ArgumentParser(prog="pytest-chaos", description=__doc__)
@@ -145,6 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="also revert faults of runs that are still running"
     )
     cleanup.set_defaults(func=_cleanup)
+
+    rbac = commands.add_parser(
+        "rbac", help="print the least ClusterRole the faults of a test suite need"
+    )
+    rbac.add_argument("paths", nargs="*", help="test files or directories (default: .)")
+    rbac.add_argument("--name", default="pytest-chaos", help="the ClusterRole's name")
+    rbac.set_defaults(func=_rbac)
 
     cluster = commands.add_parser("cluster", help="the embedded local Kubernetes cluster")
     verbs = cluster.add_subparsers(dest="verb", required=True)

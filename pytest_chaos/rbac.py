@@ -1,0 +1,89 @@
+"""``pytest-chaos rbac``: the least RBAC a test suite's chaos needs.
+
+The suite's sources are read (not run) for the faults they use — ``chaos.<family>.<verb>(``
+calls and ``chaos_*`` markers — and the rules are the union of what pytest-chaos itself needs
+(ledger records, watches, diagnosis, throw-away namespaces) and what each of those faults needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+Rule = tuple[str, str, tuple[str, ...]]  # (api group, resource, verbs)
+
+READ = ("get", "list", "watch")
+
+#: What every run needs: the ledger, the leftover check, probes and their diagnosis.
+BASE: tuple[Rule, ...] = (
+    ("", "configmaps", ("get", "list", "create", "delete")),
+    ("", "pods", READ),
+    ("", "events", ("list",)),
+    ("", "nodes", READ),
+    ("", "namespaces", ("get",)),
+    ("apps", "deployments", READ),
+    ("apps", "statefulsets", READ),
+    ("apps", "daemonsets", READ),
+    ("apps", "replicasets", READ),
+)
+#: chaos_namespace: namespaces created and deleted (cluster scope), and waited for.
+THROWAWAY: tuple[Rule, ...] = (
+    ("", "namespaces", ("create", "delete")),
+    ("", "serviceaccounts", ("list", "watch")),
+)
+FAULTS: dict[str, tuple[Rule, ...]] = {
+    "pods.kill": (("", "pods", ("delete",)),),
+    "deployments.delete": (("apps", "deployments", ("delete", "create")),),
+    "deployments.scale": (("apps", "deployments", ("patch",)),),
+    "deployments.restart": (("apps", "deployments", ("patch",)),),
+    "statefulsets.delete": (("apps", "statefulsets", ("delete", "create")),),
+    "statefulsets.scale": (("apps", "statefulsets", ("patch",)),),
+    "statefulsets.restart": (("apps", "statefulsets", ("patch",)),),
+}
+MARKERS = {"chaos_pod_kill": "pods.kill", "chaos_deployment_delete": "deployments.delete"}
+
+_CALL = re.compile(r"\b(?:module_|class_)?chaos\.(pods|deployments|statefulsets)\.(\w+)\s*\(")
+_MARKER = re.compile(r"\bmark\.(chaos_\w+)\s*\(")
+
+
+def faults_used(paths: Iterable[Path]) -> tuple[set[str], bool]:
+    """The faults the Python files under paths use, and whether they use chaos_namespace."""
+    found: set[str] = set()
+    throwaway = False
+    for root in paths:
+        files = [root] if root.is_file() else sorted(root.rglob("*.py"))
+        for path in files:
+            text = path.read_text(errors="replace")
+            found |= {f"{f}.{v}" for f, v in _CALL.findall(text) if f"{f}.{v}" in FAULTS}
+            found |= {MARKERS[m] for m in _MARKER.findall(text) if m in MARKERS}
+            throwaway = throwaway or "chaos_namespace" in text
+    return found, throwaway
+
+
+def rules(faults: Iterable[str], *, throwaway: bool) -> list[dict[str, Any]]:
+    """Merged RBAC rules (one per group and resource) for these faults."""
+    merged: dict[tuple[str, str], set[str]] = {}
+    wanted = [*BASE, *(THROWAWAY if throwaway else ())]
+    for fault in sorted(faults):
+        wanted += FAULTS[fault]
+    for group, resource, verbs in wanted:
+        merged.setdefault((group, resource), set()).update(verbs)
+    return [
+        {"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
+        for (group, resource), verbs in sorted(merged.items())
+    ]
+
+
+def manifest(faults: Iterable[str], *, throwaway: bool, name: str = "pytest-chaos") -> str:
+    """A ClusterRole (namespaced faults and throw-away namespaces need cluster scope) as YAML."""
+    import yaml
+
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/managed-by": "pytest-chaos"}},
+        "rules": rules(faults, throwaway=throwaway),
+    }
+    return yaml.safe_dump(role, sort_keys=False)
