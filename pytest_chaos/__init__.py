@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pytest_chaos.chaos import Chaos
     from pytest_chaos.faults import Fault
     from pytest_chaos.kube import Kube
+    from pytest_chaos.markers import TEST_NAMESPACE
     from pytest_chaos.steady import Steady
     from pytest_chaos.steady.eventually import eventually
     from pytest_chaos.steady.http import HttpProbe, Monitor
@@ -39,6 +40,7 @@ _LAZY = {
     "Kube": "pytest_chaos.kube",
     "Steady": "pytest_chaos.steady",
     "eventually": "pytest_chaos.steady.eventually",
+    "TEST_NAMESPACE": "pytest_chaos.markers",
     "HttpProbe": "pytest_chaos.steady.http",
     "Monitor": "pytest_chaos.steady.http",
 }
@@ -58,6 +60,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "TEST_NAMESPACE",
     "BinaryMissingError",
     "Chaos",
     "ChaosConfigError",

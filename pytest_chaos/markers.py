@@ -19,6 +19,36 @@ from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError
 
 
+class _TestNamespace(str):
+    """The namespace ``chaos_namespace`` made for the test, for markers.
+
+    A marker's arguments are fixed at import time; this one is resolved when the test runs.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "pytest_chaos.TEST_NAMESPACE"
+
+
+#: Use as a marker's ``namespace=``: the test's ``chaos_namespace``, known only once it runs.
+TEST_NAMESPACE = _TestNamespace("<the test's chaos_namespace>")
+
+
+def resolve_namespaces(value: Any, item: pytest.Item) -> Any:
+    """Replace TEST_NAMESPACE in a marker's namespace argument by the test's namespace."""
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+
+    def one(name: Any) -> Any:
+        if isinstance(name, _TestNamespace):
+            return funcargs["chaos_namespace"]
+        return name
+
+    if isinstance(value, str):
+        return one(value)
+    return [one(v) for v in value]
+
+
 def chaos_pod_kill(
     selector: str | None,
     *,
@@ -165,6 +195,17 @@ def fault_markers(item: pytest.Item) -> list[tuple[FaultMarker, tuple[Any, ...],
         if m.name in FAULT_MARKERS
     ]
     return list(reversed(found))
+
+
+def uses_test_namespace(item: pytest.Item) -> bool:
+    """True when a chaos marker of the test names TEST_NAMESPACE."""
+    for mark in item.iter_markers():
+        if mark.name in SIGNATURES:
+            value = mark.kwargs.get("namespace")
+            values = [value] if isinstance(value, str) else list(value or [])
+            if any(isinstance(v, _TestNamespace) for v in values):
+                return True
+    return False
 
 
 def uses_chaos(item: pytest.Item) -> bool:

@@ -33,7 +33,14 @@ from pytest_chaos.fixtures import (
     module_chaos,
     steady,
 )
-from pytest_chaos.markers import fault_markers, marker_lines, problems_of, uses_chaos
+from pytest_chaos.markers import (
+    fault_markers,
+    marker_lines,
+    problems_of,
+    resolve_namespaces,
+    uses_chaos,
+    uses_test_namespace,
+)
 from pytest_chaos.settings import OPTIONS, SETTINGS_KEY, resolve
 
 __all__ = [
@@ -180,7 +187,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             # The wrappers below need these fixtures; request them like the test does.
             fixturenames = getattr(item, "fixturenames", None)
             if fixturenames is not None:
-                for name in ("chaos", "steady"):
+                needed = ["chaos", "steady"]
+                if uses_test_namespace(item):
+                    needed.append("chaos_namespace")
+                for name in needed:
                     if name not in fixturenames:
                         fixturenames.append(name)
 
@@ -193,7 +203,7 @@ def _steady_check(item: pytest.Item, *, when: str) -> None:
     from pytest_chaos.durations import as_seconds
 
     kwargs = dict(marker.kwargs)
-    namespace = kwargs["namespace"]
+    namespace = resolve_namespaces(kwargs["namespace"], item)
     within = as_seconds(kwargs.get("within", "30s"), name="within")
     timeline = item.stash.get(TIMELINE_KEY, None)
     try:
@@ -227,6 +237,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     injector = funcargs.get("chaos")
     try:
         for marker, args, kwargs in fault_markers(item):
+            if "namespace" in kwargs:
+                kwargs = {**kwargs, "namespace": resolve_namespaces(kwargs["namespace"], item)}
             family = getattr(injector, marker.family)
             injected.append(getattr(family, marker.verb)(*args, **kwargs))
         yield
