@@ -58,8 +58,8 @@ def clean(
             continue
         done.add(record.id)
         lines.append(f"{outcome}: {label}")
-    if done:
-        forget_local(done)
+    if not dry_run:
+        forget_local(done)  # also tidies files whose every record was already closed
     return lines, failures
 
 

@@ -98,6 +98,7 @@ def chaos_session(kube: Kube, request: pytest.FixtureRequest) -> Iterator[ChaosS
         leftover_records = [f"{r.fault} on {r.target}" for r in session.open_records()]
     except Exception as exc:
         leftover_records = [f"(could not check for leftovers: {exc})"]
+    session.ledger.finish()
     request.config.stash.setdefault(STATS_KEY, []).append(
         {
             "injected": session.stats.injected,

@@ -164,6 +164,14 @@ class Ledger:
                     raise
         self.open_records[record.id] = record
 
+    def finish(self) -> None:
+        """The run is over: remove this process's file when every record in it was closed.
+
+        A crashed run's file stays, for cleanup (which removes it once it is reverted).
+        """
+        if not self.open_records:
+            self.path.unlink(missing_ok=True)
+
     def _stored(self, record: UndoRecord) -> bool:
         assert record.namespace is not None
         existing = call(

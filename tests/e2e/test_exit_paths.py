@@ -175,6 +175,7 @@ def test_teardown_reverts_every_fault(
     assert outcome in output, output
     assert "revert failures: 0, leftovers: 0" in output
     workload.assert_as_before()
+    assert list((tmp_path / "ledger").glob("*.jsonl")) == []  # a finished run tidies up
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
