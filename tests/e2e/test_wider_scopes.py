@@ -49,9 +49,7 @@ def test_wider_scoped_faults_last_as_long_as_their_scope(
 ) -> None:
     with namespace_with(kube, "scopes", {"web": 2, "api": 1}) as namespace:
         pytester.makepyfile(test_suite=SUITE.format(ns=namespace))
-        result = pytester.runpytest_subprocess(
-            "-p", "no:cacheprovider", "--chaos-cluster=local", "-p", "no:randomly"
-        )
+        result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-cluster=local")
         result.assert_outcomes(passed=5)
         result.stdout.fnmatch_lines(
             ["*faults injected: 2, reverted: 2, revert failures: 0, leftovers: 0*"]
