@@ -257,3 +257,19 @@ def test_pod_kill_chooses_among_several_namespaces(
         steady.deployment("web", namespace=other).assert_available(within=30)
     finally:
         kube.core.delete_namespace(other)
+
+
+def test_a_cordoned_node_is_not_ready_for_steady_node(kube: Kube, steady: Steady) -> None:
+    node = steady.node("kwok-node-2")
+    node.assert_ready(within=10)
+    kube.core.patch_node("kwok-node-2", {"spec": {"unschedulable": True}})
+    try:
+        with pytest.raises(AssertionError) as not_ready:
+            node.assert_ready(within=1)
+        expected, last_seen = str(not_ready.value).splitlines()[:2]
+        assert expected.startswith("expected: node kwok-node-2 Ready and schedulable")
+        assert last_seen.startswith("last seen: Ready=True")
+        assert last_seen.endswith(", cordoned")
+    finally:
+        kube.core.patch_node("kwok-node-2", {"spec": {"unschedulable": None}})
+    node.assert_ready(within=10)

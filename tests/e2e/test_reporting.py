@@ -153,3 +153,22 @@ def test_the_next_run_warns_about_leftovers_and_cleanup_reverts_them(
     quiet = pytester.runpytest_subprocess(*ARGS, "-W", "always")
     quiet.assert_outcomes(passed=1)
     assert "crashed runs" not in quiet.stdout.str()
+
+
+def test_the_journal_has_every_event_as_a_json_line(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        SCALE
+        + """
+def test_scale(kube, chaos, chaos_namespace):
+    make_web(kube, chaos_namespace)
+    chaos.deployments.scale("web", namespace=chaos_namespace, replicas=1)
+"""
+    )
+    result = pytester.runpytest_subprocess(*ARGS, "--chaos-journal=events.jsonl")
+    result.assert_outcomes(passed=1)
+    events = [
+        json.loads(line) for line in (pytester.path / "events.jsonl").read_text().splitlines()
+    ]
+    assert [e["phase"] for e in events] == ["inject", "revert"]
+    assert all(e["test"].endswith("::test_scale") for e in events)
+    assert events[0]["data"]["targets"][0].endswith("/web")
