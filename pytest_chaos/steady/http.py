@@ -137,6 +137,9 @@ class HttpProbe:
                 f"transport={transport!r} is not an httpx.BaseTransport (e.g. httpx.HTTPTransport)"
             )
         self._closed = threading.Event()
+        # Held during a request and by close(): closing the client under an in-flight request
+        # (a monitor's thread) would orphan that request's socket.
+        self._in_use = threading.Lock()
         self._client = httpx.Client(
             headers=dict(headers or {}),
             timeout=self.timeout,
@@ -158,12 +161,13 @@ class HttpProbe:
 
     def check(self) -> Sample:
         """Send one request and judge the answer; HTTP and network errors become the Sample."""
-        if self._closed.is_set():
-            raise RuntimeError(f"{self!r} is closed; create a new HttpProbe")
         wall = time.time()
         started = time.monotonic()
         try:
-            response = self._client.request(self.method, self.url)
+            with self._in_use:
+                if self._closed.is_set():
+                    raise RuntimeError(f"{self!r} is closed; create a new HttpProbe")
+                response = self._client.request(self.method, self.url)
         except httpx.TimeoutException as exc:
             return self._failed(started, wall, "timeout", exc)
         except httpx.ConnectError as exc:
@@ -262,7 +266,8 @@ class HttpProbe:
     def close(self) -> None:
         """Close the HTTP client; the probe cannot be used afterwards."""
         self._closed.set()
-        self._client.close()
+        with self._in_use:
+            self._client.close()
 
     def __enter__(self) -> HttpProbe:
         return self

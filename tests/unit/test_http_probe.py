@@ -84,6 +84,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keeps connections alive unless the client closes them
+    # A connection the client opened and abandoned (a probe closed mid-request) must not keep
+    # its handler thread waiting for a request line forever: server_close() joins it.
+    timeout = 5
 
     def setup(self) -> None:
         super().setup()
@@ -461,7 +464,11 @@ def test_monitor_of_an_outage_that_never_ends(
     stopped = time.monotonic()
     [outage] = monitor.outages
     assert outage.end is None
-    assert outage.kinds == {"connect": outage.samples}
+    # A request in flight while the server stops may end as a reset ("other"); every one
+    # after that is refused.
+    assert set(outage.kinds) <= {"connect", "other"}
+    assert outage.kinds.get("other", 0) <= 1
+    assert outage.kinds["connect"] >= outage.samples - 1
     assert outage.duration > 0
     assert not monitor.recovered
     ttr = monitor.time_to_recover
