@@ -52,11 +52,11 @@ BODIES = {
         "def test_chaos(broken):\n    pass\n"
     ),
     "timeout-signal": (
-        "@pytest.mark.timeout(2, method='signal')\n"
+        "@pytest.mark.timeout(8, method='signal')\n"
         "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n"
     ),
     "timeout-thread": (
-        "@pytest.mark.timeout(2, method='thread')\n"
+        "@pytest.mark.timeout(8, method='thread')\n"
         "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n"
     ),
     "sleep": "def test_chaos(chaos):\n    inject(chaos)\n    time.sleep(60)\n",
@@ -197,9 +197,10 @@ def test_a_thread_timeout_exits_at_once_and_cleanup_recovers(
     kube: Kube, workload: Workload, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger"
-    proc, _marker = start(kube, workload, tmp_path, "timeout-thread", ledger)
+    proc, marker = start(kube, workload, tmp_path, "timeout-thread", ledger)
     output, _ = proc.communicate(timeout=120)
     assert "Timeout" in output
+    assert marker.exists(), "the faults were not all injected before the timeout"
     assert workload.spec("web")["replicas"] == 0  # left behind by os._exit
 
     report = cleanup(kube, ledger, run_id(ledger))
