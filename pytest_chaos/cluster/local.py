@@ -222,41 +222,73 @@ class LocalCluster:
                     binaries.KWOK_POD_STAGES,
                 )
             }
-            api_port, taken = processes.free_port(port)
-            if taken:
-                notes.append(f"port {port} is busy; the API server listens on {api_port} instead")
-                say(notes[-1])
-            ports = {"apiserver": api_port}
-            for component in (
-                "etcd-client",
-                "etcd-peer",
-                "controller-manager",
-                "scheduler",
-                "kwok",
-            ):
-                ports[component] = processes.free_port()[0]
-            state = _State(
-                name=self.name,
-                ports=ports,
-                nodes=nodes,
-                ephemeral=user is not None,
-                pod_ready_delay=pod_ready_delay,
-            )
-            try:
-                self._start(state, binaries_by_name, say, deadline=started + timeout)
-            except BaseException:
-                self._stop(state)
-                raise
+            for attempt in range(3):
+                try:
+                    fresh = self._start_with_free_ports(
+                        port,
+                        nodes,
+                        user,
+                        pod_ready_delay,
+                        binaries_by_name,
+                        notes,
+                        say,
+                        deadline=started + timeout,
+                    )
+                    break
+                except ClusterError as exc:
+                    # Another process took a port between our pick and the bind: pick again.
+                    if "address already in use" not in str(exc) or attempt == 2:
+                        raise
+                    say("a port was taken while the cluster started; retrying with others")
             if user is not None:
                 self._attach(user)
             return UpResult(
                 self.kubeconfig,
                 self.context,
-                self._server(state),
+                self._server(fresh),
                 False,
                 time.monotonic() - started,
                 tuple(notes),
             )
+
+    def _start_with_free_ports(
+        self,
+        port: int | None,
+        nodes: int,
+        user: str | None,
+        pod_ready_delay: float,
+        binaries_by_name: dict[str, Path],
+        notes: list[str],
+        say: Progress,
+        *,
+        deadline: float,
+    ) -> _State:
+        api_port, taken = processes.free_port(port)
+        if taken:
+            notes.append(f"port {port} is busy; the API server listens on {api_port} instead")
+            say(notes[-1])
+        ports = {"apiserver": api_port}
+        for component in (
+            "etcd-client",
+            "etcd-peer",
+            "controller-manager",
+            "scheduler",
+            "kwok",
+        ):
+            ports[component] = processes.free_port()[0]
+        state = _State(
+            name=self.name,
+            ports=ports,
+            nodes=nodes,
+            ephemeral=user is not None,
+            pod_ready_delay=pod_ready_delay,
+        )
+        try:
+            self._start(state, binaries_by_name, say, deadline=deadline)
+        except BaseException:
+            self._stop(state)
+            raise
+        return state
 
     def detach(self, user: str) -> bool:
         """A session is done with the cluster; stop it if it is ephemeral and unused. True if so."""

@@ -175,17 +175,40 @@ def terminate(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
     return [pid for pid in targets if is_alive(pid)]
 
 
-def free_port(preferred: int | None = None) -> tuple[int, bool]:
-    """A free loopback TCP port: preferred when it is free; (port, preferred_was_taken)."""
-    if preferred:
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", preferred))
-            except OSError:
-                pass
-            else:
-                return preferred, False
+def _ephemeral_floor() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(preferred: int | None = None) -> tuple[int, bool]:
+    """A free loopback TCP port: preferred when it is free; (port, preferred_was_taken).
+
+    Ports are drawn below the kernel's ephemeral range, so an outgoing connection cannot take
+    one between our pick and the component's bind.
+    """
+    if preferred and _bindable(preferred):
+        return preferred, False
+    import random
+
+    low = 10000
+    high = max(low + 1000, _ephemeral_floor() - 1)
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randint(low, high)
+        if _bindable(port):
+            return port, bool(preferred)
+    with socket.socket() as probe:  # a crowded machine: let the kernel choose
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1]), bool(preferred)
 

@@ -82,3 +82,12 @@ def test_log_tail_shows_the_last_lines(tmp_path: Path) -> None:
     log.write_text("\n".join(f"line {i}" for i in range(100)))
     tail = processes.log_tail(log, lines=3)
     assert tail.splitlines() == ["    line 97", "    line 98", "    line 99"]
+
+
+def test_picked_ports_sit_below_the_ephemeral_range() -> None:
+    # Outgoing connections take their local port from the ephemeral range; a port picked there
+    # could be taken between our pick and the component's bind.
+    floor = processes._ephemeral_floor()
+    ports = {processes.free_port()[0] for _ in range(20)}
+    assert all(10000 <= port < floor for port in ports)
+    assert len(ports) > 1
