@@ -25,7 +25,7 @@ from pytest_chaos.errors import (
     WaitTimeout,
 )
 from pytest_chaos.faults import Fault, FaultContext, injecting
-from pytest_chaos.faults.undo import FAULT_LABEL, restorable_manifest, workload_api
+from pytest_chaos.faults.undo import FAULT_LABEL, restorable_manifest
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import nothing_matched
@@ -47,12 +47,12 @@ class WorkloadFaults:
             raise ChaosConfigError(f"name={name!r} must be the name of a {self.kind}")
         self._ctx.safety.check_namespace(namespace)
         try:
-            obj = call(workload_api(self._ctx.kube, self.kind, "read"), name, namespace)
+            obj = call(self._ctx.kube.workload_api(self.kind, "read"), name, namespace)
         except ApiException as exc:
             if exc.status != 404:
                 raise
             listing = self._ctx.kube.list_raw(
-                workload_api(self._ctx.kube, self.kind, "list"), namespace
+                self._ctx.kube.workload_api(self.kind, "list"), namespace
             )
             existing = {
                 o["metadata"]["name"]: o["metadata"].get("labels") or {}
@@ -103,7 +103,7 @@ class WorkloadFaults:
             )
             body: Any = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
             try:
-                call(workload_api(ctx.kube, self.kind, "delete"), name, namespace, body=body)
+                call(ctx.kube.workload_api(self.kind, "delete"), name, namespace, body=body)
             except ApiException as exc:
                 # 404: a retried delete whose first attempt was applied but not answered.
                 if exc.status != 404:
@@ -113,7 +113,7 @@ class WorkloadFaults:
         fault = self._done(Fault(ctx, kind, (target,), records))
         try:
             ctx.kube.wait(
-                functools.partial(workload_api(ctx.kube, self.kind, "list"), namespace),
+                functools.partial(ctx.kube.workload_api(self.kind, "list"), namespace),
                 lambda objects: all(o.metadata.uid != uid for o in objects),
                 within=wait,
                 what=f"{self.kind} {target} to be gone",
@@ -171,7 +171,7 @@ class WorkloadFaults:
         """Patch replicas under optimistic concurrency, telling our own write from others'."""
         from kubernetes.client.exceptions import ApiException
 
-        patch = workload_api(self._ctx.kube, self.kind, "patch")
+        patch = self._ctx.kube.workload_api(self.kind, "patch")
         for _attempt in range(10):
             # The label shows (`kubectl get -l chaos.pytest.dev/fault`) which fault holds the
             # object; cleanup trusts the ledger record (kind, namespace, name, uid, owner).
@@ -229,6 +229,6 @@ class WorkloadFaults:
                     }
                 }
             }
-            call(workload_api(ctx.kube, self.kind, "patch"), name, namespace, body)
+            call(ctx.kube.workload_api(self.kind, "patch"), name, namespace, body)
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} restarted", targets=[target])
         return self._done(Fault(ctx, kind, (target,), records))

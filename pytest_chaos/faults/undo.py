@@ -32,13 +32,6 @@ CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 #: removed there, its labels are not.
 FAULT_LABEL = "chaos.pytest.dev/fault"
 
-_API_NAMES = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
-
-
-def workload_api(kube: Kube, kind: str, verb: str) -> Any:
-    """The apps/v1 client method for verb on kind, e.g. ``read_namespaced_deployment``."""
-    return getattr(kube.apps, f"{verb}_namespaced_{_API_NAMES[kind]}")
-
 
 def restorable_manifest(obj: dict[str, Any]) -> dict[str, Any]:
     """An object as read from the API, minus what the server sets: ready to create again."""
@@ -85,7 +78,7 @@ def _read(kube: Kube, record: UndoRecord) -> dict[str, Any] | None:
     from kubernetes.client.exceptions import ApiException
 
     try:
-        obj = call(workload_api(kube, record.kind, "read"), record.name, record.namespace)
+        obj = call(kube.workload_api(record.kind, "read"), record.name, record.namespace)
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -99,7 +92,7 @@ def _recreate(kube: Kube, record: UndoRecord) -> str:
 
     manifest = record.payload["manifest"]
     try:
-        call(workload_api(kube, record.kind, "create"), record.namespace, manifest)
+        call(kube.workload_api(record.kind, "create"), record.namespace, manifest)
     except ApiException as exc:
         if exc.status != 409:
             raise
@@ -146,7 +139,7 @@ def _scale_back(kube: Kube, record: UndoRecord) -> str:
             "spec": {"replicas": before},
         }
         try:
-            call(workload_api(kube, record.kind, "patch"), record.name, record.namespace, body)
+            call(kube.workload_api(record.kind, "patch"), record.name, record.namespace, body)
         except ApiException as exc:
             if exc.status == 409:
                 continue  # changed between our read and our write: look again

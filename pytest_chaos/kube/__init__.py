@@ -123,6 +123,12 @@ class Kube:
 
         return wait_until(list_fn, condition, within=within, what=what, **list_kwargs)
 
+    def workload_api(self, kind: str, verb: str) -> Callable[..., Any]:
+        """The apps/v1 method for verb on a workload kind, e.g. ``read_namespaced_deployment``."""
+        names = {"Deployment": "deployment", "StatefulSet": "stateful_set"}
+        method: Callable[..., Any] = getattr(self.apps, f"{verb}_namespaced_{names[kind]}")
+        return method
+
     def list_raw(self, list_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
         """A list call's JSON, without building client models (fast for thousands of objects)."""
         import json

@@ -9,13 +9,13 @@ pods that are not ready and why, and the namespace's recent events.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import NotSteadyError, WaitTimeout
 from pytest_chaos.kube import Kube
-from pytest_chaos.kube.retry import call
 from pytest_chaos.steady.diagnosis import describe_pods, node_ready, pod_ready, recent_events
 
 
@@ -53,11 +53,15 @@ class _Probe:
         within: Duration,
         what: str,
         **kwargs: Any,
-    ) -> list[Any] | None:
+    ) -> tuple[bool, list[Any]]:
+        """(condition held, the objects): on a timeout, the objects last seen by the watch."""
         try:
-            return self._kube.wait(list_fn, condition, within=_within(within), what=what, **kwargs)
-        except WaitTimeout:
-            return None
+            objects = self._kube.wait(
+                list_fn, condition, within=_within(within), what=what, **kwargs
+            )
+        except WaitTimeout as exc:
+            return False, list(exc.last_seen)
+        return True, objects
 
 
 def _selector_string(match_labels: dict[str, str] | None) -> str:
@@ -72,8 +76,7 @@ class WorkloadProbe(_Probe):
         super().__init__(kube, namespace)
         self.kind = kind
         self.name = name
-        api = "deployment" if kind == "Deployment" else "stateful_set"
-        self._list = functools.partial(getattr(kube.apps, f"list_namespaced_{api}"), namespace)
+        self._list = functools.partial(kube.workload_api(kind, "list"), namespace)
 
     @property
     def ref(self) -> str:
@@ -91,22 +94,15 @@ class WorkloadProbe(_Probe):
         return wanted, ready, available, updated, current
 
     def _check(self, predicate: Callable[[Any], bool], expected: str, within: Duration) -> Any:
-        found = self._wait(
+        held, objs = self._wait(
             self._list,
             lambda objs: any(predicate(o) for o in objs),
             within=within,
             what=f"{self.ref}: {expected}",
             field_selector=f"metadata.name={self.name}",
         )
-        if found:
-            return next(o for o in found if predicate(o))
-        objs = self._kube.wait(
-            self._list,
-            lambda _o: True,
-            within=5,
-            what=self.ref,
-            field_selector=f"metadata.name={self.name}",
-        )
+        if held:
+            return next(o for o in objs if predicate(o))
         if not objs:
             raise self._fail(expected, f"{self.ref} does not exist")
         obj = objs[0]
@@ -163,16 +159,15 @@ class PodsProbe(_Probe):
     def _check(
         self, condition: Callable[[list[Any]], bool], expected: str, within: Duration
     ) -> list[Any]:
-        found = self._wait(
+        held, pods = self._wait(
             self._list,
             condition,
             within=within,
             what=expected,
             label_selector=self.selector or None,
         )
-        if found is not None:
-            return [p for p in found if pod_ready(p)]
-        pods = call(self._list, label_selector=self.selector or None).items or []
+        if held:
+            return [p for p in pods if pod_ready(p)]
         ready = sum(pod_ready(p) for p in pods)
         raise self._fail(
             f"{expected} within {within}",
@@ -211,18 +206,14 @@ class NodeProbe(_Probe):
         def ready(nodes: list[Any]) -> bool:
             return any(node_ready(n) for n in nodes)
 
-        found = self._wait(
+        held, nodes = self._wait(
             self._kube.core.list_node,
             ready,
             within=within,
             what=f"node {self.name} ready",
             field_selector=f"metadata.name={self.name}",
         )
-        if found is None:
-            nodes = (
-                call(self._kube.core.list_node, field_selector=f"metadata.name={self.name}").items
-                or []
-            )
+        if not held:
             seen = "no such node"
             if nodes:
                 conditions = (nodes[0].status.conditions if nodes[0].status else None) or []
@@ -263,23 +254,21 @@ class NamespaceProbe(_Probe):
                 lambda o: (o.status.desired_number_scheduled or 0, o.status.number_available or 0),
             ),
         ]
-        deadline_seconds = _within(within)
+        deadline = time.monotonic() + _within(within)
         bad: list[str] = []
         for kind, list_fn, counts in kinds:
 
             def all_ok(objs: list[Any], counts: Callable[[Any], tuple[int, int]] = counts) -> bool:
                 return all(counts(o)[1] >= counts(o)[0] for o in objs)
 
-            if (
-                self._wait(
-                    list_fn,
-                    all_ok,
-                    within=deadline_seconds,
-                    what=f"every {kind} in {namespace} available",
-                )
-                is None
-            ):
-                objs = call(list_fn).items or []
+            # One deadline for the whole check, shared by the three kinds.
+            held, objs = self._wait(
+                list_fn,
+                all_ok,
+                within=max(0.0, deadline - time.monotonic()),
+                what=f"every {kind} in {namespace} available",
+            )
+            if not held:
                 bad += [
                     f"{kind} {namespace}/{o.metadata.name}: {counts(o)[1]}/{counts(o)[0]} available"
                     for o in objs
