@@ -62,7 +62,7 @@ def chaos_pod_kill(
     within: Duration = 60,
 ) -> None:
     """Kill pods matching selector in namespace while the test runs (``chaos.pods.kill``)."""
-    from pytest_chaos.faults.pods import namespaces_of
+    from pytest_chaos.faults.pods import check_grace_period, namespaces_of
     from pytest_chaos.targeting import PodFilter, parse_label_selector, validate_mode
 
     parse_label_selector(selector, name="selector")
@@ -72,10 +72,7 @@ def chaos_pod_kill(
     if field_selector is not None:
         _name_of("field_selector", field_selector)
     as_seconds(within, name="within")
-    if grace_period is not None and (
-        isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
-    ):
-        raise ChaosConfigError(f"grace_period={grace_period!r} must be a whole number >= 0")
+    check_grace_period(grace_period)
 
 
 def chaos_deployment_delete(name: str, *, namespace: str, within: Duration = 60) -> None:

@@ -37,6 +37,17 @@ def _all_gone(uids: set[Any]) -> Callable[[list[Any]], bool]:
     return lambda pods: not uids & {p.metadata.uid for p in pods}
 
 
+def check_grace_period(grace_period: int | None) -> None:
+    """A grace period is None (the pod's own) or whole seconds >= 0 (0 kills at once)."""
+    if grace_period is not None and (
+        isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
+    ):
+        raise ChaosConfigError(
+            f"grace_period={grace_period!r} must be a whole number of seconds >= 0 "
+            "(0 kills at once) or None"
+        )
+
+
 def namespaces_of(namespace: str | Sequence[str]) -> list[str]:
     """One namespace or several, checked: non-empty names, no duplicates."""
     names = [namespace] if isinstance(namespace, str) else list(namespace)
@@ -85,19 +96,15 @@ class PodFaults:
         ctx = self._ctx
         checked_mode, checked_value = validate_mode(mode, value)
         wait = as_seconds(within, name="within")
-        if grace_period is not None and (
-            isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
-        ):
-            raise ChaosConfigError(
-                f"grace_period={grace_period!r} must be a whole number of "
-                "seconds >= 0 (0 kills at once) or None"
-            )
+        check_grace_period(grace_period)
         parse_label_selector(selector, name="selector")
         namespaces = namespaces_of(namespace)
         for each in namespaces:
             ctx.safety.check_namespace(each)
         where = ", ".join(namespaces)
-        pod_filter = PodFilter(label_selector=selector, node=node, phase=phase)
+        # The API server applies the label and field selectors; node, phase and terminating
+        # pods are filtered here.
+        pod_filter = PodFilter(node=node, phase=phase)
         candidates: list[Any] = []
         for each in namespaces:
             listing = ctx.kube.list_raw(
