@@ -14,7 +14,7 @@ def test_accepted_grace_periods(grace_period: int | None) -> None:
 @pytest.mark.parametrize("grace_period", [-1, True, 1.5, "5s"])
 def test_refused_grace_periods_name_the_argument(grace_period: object) -> None:
     with pytest.raises(ChaosConfigError, match=r"^grace_period=.* must be a whole number"):
-        check_grace_period(grace_period)  # type: ignore[arg-type]
+        check_grace_period(grace_period)
 
 
 def test_namespaces_are_one_or_several_without_duplicates() -> None:
