@@ -199,25 +199,32 @@ class Ledger:
         self.open_records.pop(record.id, None)
 
 
+def _open_records(path: Path) -> dict[str, UndoRecord]:
+    """The records of one ledger file that were written and never closed."""
+    pending: dict[str, UndoRecord] = {}
+    with contextlib.suppress(OSError):
+        for line in path.read_text().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash mid-write
+            if entry.get("state") == "pending":
+                record = UndoRecord.from_json(entry["record"])
+                pending[record.id] = record
+            else:
+                pending.pop(str(entry.get("id")), None)
+    return pending
+
+
+def _ledger_files(directory: Path | None) -> list[Path]:
+    base = directory or ledger_dir()
+    return sorted(base.glob("*.jsonl")) if base.is_dir() else []
+
+
 def read_local(directory: Path | None = None) -> Iterator[UndoRecord]:
     """Records of every local ledger file that were never closed."""
-    base = directory or ledger_dir()
-    if not base.is_dir():
-        return
-    for path in sorted(base.glob("*.jsonl")):
-        pending: dict[str, UndoRecord] = {}
-        with contextlib.suppress(OSError):
-            for line in path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a line torn by a crash mid-write
-                if entry.get("state") == "pending":
-                    record = UndoRecord.from_json(entry["record"])
-                    pending[record.id] = record
-                else:
-                    pending.pop(str(entry.get("id")), None)
-        yield from pending.values()
+    for path in _ledger_files(directory):
+        yield from _open_records(path).values()
 
 
 def read_cluster(kube: Kube) -> list[UndoRecord]:
@@ -236,18 +243,6 @@ def read_cluster(kube: Kube) -> list[UndoRecord]:
 
 def forget_local(record_ids: set[str], directory: Path | None = None) -> None:
     """Remove local ledger files whose every record is closed or in record_ids."""
-    base = directory or ledger_dir()
-    if not base.is_dir():
-        return
-    for path in base.glob("*.jsonl"):
-        open_ids: set[str] = set()
-        with contextlib.suppress(OSError):
-            for line in path.read_text().splitlines():
-                with contextlib.suppress(ValueError):
-                    entry = json.loads(line)
-                    if entry.get("state") == "pending":
-                        open_ids.add(entry["record"]["id"])
-                    else:
-                        open_ids.discard(str(entry.get("id")))
-        if open_ids <= record_ids:
+    for path in _ledger_files(directory):
+        if set(_open_records(path)) <= record_ids:
             path.unlink(missing_ok=True)
