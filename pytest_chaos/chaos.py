@@ -22,13 +22,25 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SessionStats:
-    """What the chaos summary reports at the end of a run."""
+    """What the chaos summary reports at the end of a run, derived from the run's faults."""
 
-    injected: int = 0
-    reverted: int = 0
-    discarded: int = 0
+    faults: list[Fault] = field(default_factory=list)
     revert_failures: list[str] = field(default_factory=list)
-    faults: list[str] = field(default_factory=list)
+
+    @property
+    def injected(self) -> int:
+        """Faults injected."""
+        return len(self.faults)
+
+    @property
+    def reverted(self) -> int:
+        """Faults no longer active, however they were reverted."""
+        return sum(not f.active and not f.discarded for f in self.faults)
+
+    @property
+    def discarded(self) -> int:
+        """Faults forgotten after an accepted drift."""
+        return sum(f.discarded for f in self.faults)
 
 
 class ChaosSession:
@@ -73,7 +85,6 @@ class Chaos:
         self._session = session
         self.timeline = timeline
         self.faults: list[Fault] = []
-        self._counted: set[int] = set()
         # Seeded per test, so a test picks the same targets under xdist and in any order.
         rng = random.Random(f"{session.seed}:{test}")  # noqa: S311 - not for security
         ctx = FaultContext(
@@ -104,8 +115,7 @@ class Chaos:
         if self._hook is not None:
             self._hook.pytest_chaos_fault_injected(fault=fault, test=self._test)
         self.faults.append(fault)
-        self._session.stats.injected += 1
-        self._session.stats.faults.append(f"{fault.kind} {', '.join(fault.targets)}")
+        self._session.stats.faults.append(fault)
 
     @property
     def active(self) -> list[Fault]:
@@ -123,21 +133,10 @@ class Chaos:
             except Exception as exc:
                 self._session.stats.revert_failures.append(f"{fault!r}: {exc}")
                 errors.append(exc)
-        self._account()
         if len(errors) == 1:
             raise errors[0]
         if errors:
             raise ExceptionGroup(f"{len(errors)} chaos reverts failed", errors)
-
-    def _account(self) -> None:
-        # Counted once, from the faults' final state, however each was reverted.
-        for fault in self.faults:
-            if not fault.active and not fault.discarded and id(fault) not in self._counted:
-                self._counted.add(id(fault))
-                self._session.stats.reverted += 1
-            elif fault.discarded and id(fault) not in self._counted:
-                self._counted.add(id(fault))
-                self._session.stats.discarded += 1
 
 
 __all__ = ["Chaos", "ChaosSession", "RevertError", "SessionStats"]
