@@ -45,9 +45,14 @@ def test_chaos_namespace_is_ready_for_pods_and_removed_afterwards(
 
 
 def test_the_kubeconfig_of_the_user_is_never_rewritten(kube: Kube) -> None:
+    from kubernetes import client
+
     before = kube.kubeconfig.read_bytes()
     kube.core.list_namespace()
     assert kube.kubeconfig.read_bytes() == before
+    # The process-wide default configuration stays the library's own: load_kube_config() (which
+    # kubetest used) would have pointed it at our cluster.
+    assert client.Configuration.get_default_copy().host != kube.api_client.configuration.host
 
 
 def test_an_existing_cluster_is_used_as_given_and_left_running(
