@@ -2,7 +2,7 @@
 
 * ``existing``: a kubeconfig and context as given; never creates or deletes a cluster.
 * ``local``: the embedded cluster (etcd, kube-apiserver, controllers, kwok fake nodes), started
-  on demand and stopped at the end of the session only when this session started it.
+  on demand and shared: one a session started stops when the last session using it ends.
 """
 
 from __future__ import annotations
@@ -78,14 +78,12 @@ class LocalClusterProvider:
         self.nodes = nodes
         self.pod_ready_delay = pod_ready_delay
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
-        self.started = False
 
     def acquire(self) -> ClusterHandle:
         """Start the local cluster, or reuse the one already running."""
         result = self.cluster.up(
             nodes=self.nodes, user=self.user, pod_ready_delay=self.pod_ready_delay
         )
-        self.started = not result.reused
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         return ClusterHandle(
             "local",
