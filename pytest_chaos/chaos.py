@@ -10,7 +10,11 @@ from typing import Any
 from pytest_chaos.errors import RevertError
 from pytest_chaos.faults import Fault, FaultContext
 from pytest_chaos.faults.deployments import WorkloadFaults
+from pytest_chaos.faults.istio import IstioFaults
+from pytest_chaos.faults.network import NetworkFaults
+from pytest_chaos.faults.nodes import NodeFaults
 from pytest_chaos.faults.pods import PodFaults
+from pytest_chaos.faults.stress import StressFaults
 from pytest_chaos.kube import Kube
 from pytest_chaos.ledger import Ledger, Owner, UndoRecord, read_cluster
 from pytest_chaos.report.timeline import Timeline
@@ -66,7 +70,10 @@ class ChaosSession:
 
 
 class Chaos:
-    """The fault injector: ``chaos.pods``, ``chaos.deployments``, ``chaos.statefulsets``.
+    """The fault injector: one group of verbs per family of faults.
+
+    Groups: ``pods``, ``deployments``, ``statefulsets``, ``nodes``, ``istio``, ``network``,
+    ``stress``.
 
     Every verb returns a :class:`~pytest_chaos.faults.Fault`. Whatever is still active when the
     fixture ends is reverted, newest first; every revert is attempted even if one fails.
@@ -95,12 +102,17 @@ class Chaos:
             timeline=timeline,
             test=test,
             dry_run=session.settings.dry_run,
+            toolbox_image=session.settings.toolbox_image,
             on_fault=self._track,
             on_revert=self._reverted,
         )
         self.pods = PodFaults(ctx)
         self.deployments = WorkloadFaults(ctx, "Deployment")
         self.statefulsets = WorkloadFaults(ctx, "StatefulSet")
+        self.nodes = NodeFaults(ctx)
+        self.istio = IstioFaults(ctx)
+        self.network = NetworkFaults(ctx)
+        self.stress = StressFaults(ctx)
 
     @property
     def seed(self) -> int:

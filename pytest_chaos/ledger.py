@@ -4,7 +4,8 @@ Before a fault touches anything, its :class:`UndoRecord` is written twice:
 
 1. appended to a local JSON-lines file (one per process, fsynced), and
 2. stored in the cluster, as a ConfigMap named ``pytest-chaos-undo-<id>`` in the target's
-   namespace, labelled ``chaos.pytest.dev/undo=true`` and with the owner's run id.
+   namespace (``default`` for cluster-scoped targets such as nodes), labelled
+   ``chaos.pytest.dev/undo=true`` and with the owner's run id.
 
 Only then is the object mutated. A revert undoes the change idempotently and deletes the record;
 the local file gets a ``reverted`` line. Cleanup (``pytest-chaos cleanup``, ``--chaos-cleanup``,
@@ -36,6 +37,8 @@ RUN_LABEL = "chaos.pytest.dev/run"
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "pytest-chaos"
 RECORD_KEY = "record.json"
+#: Where the records of cluster-scoped targets (nodes) are kept in the cluster.
+CLUSTER_SCOPE_NAMESPACE = "default"
 
 
 def new_run_id() -> str:
@@ -86,6 +89,11 @@ class UndoRecord:
         """``Kind namespace/name``, as messages name objects."""
         where = f"{self.namespace}/{self.name}" if self.namespace else self.name
         return f"{self.kind} {where}"
+
+    @property
+    def store_namespace(self) -> str:
+        """The namespace of the record's ConfigMap: the target's, or ``default``."""
+        return self.namespace or CLUSTER_SCOPE_NAMESPACE
 
     @property
     def configmap_name(self) -> str:
@@ -141,7 +149,7 @@ class Ledger:
     def write(self, record: UndoRecord, *, in_cluster: bool = True) -> None:
         """Record how to undo a mutation: locally (fsynced), then in the cluster. Call first!"""
         self._append({"state": "pending", "record": record.to_json()})
-        if in_cluster and record.namespace:
+        if in_cluster:
             body: Any = {
                 "metadata": {
                     "name": record.configmap_name,
@@ -157,7 +165,7 @@ class Ledger:
             from kubernetes.client.exceptions import ApiException
 
             try:
-                call(self.kube.core.create_namespaced_config_map, record.namespace, body)
+                call(self.kube.core.create_namespaced_config_map, record.store_namespace, body)
             except ApiException as exc:
                 # A retried create whose first attempt was applied but not answered.
                 if exc.status != 409 or not self._stored(record):
@@ -173,9 +181,10 @@ class Ledger:
             self.path.unlink(missing_ok=True)
 
     def _stored(self, record: UndoRecord) -> bool:
-        assert record.namespace is not None
         existing = call(
-            self.kube.core.read_namespaced_config_map, record.configmap_name, record.namespace
+            self.kube.core.read_namespaced_config_map,
+            record.configmap_name,
+            record.store_namespace,
         )
         return bool(
             (existing.data or {}).get(RECORD_KEY) == json.dumps(record.to_json(), sort_keys=True)
@@ -185,12 +194,12 @@ class Ledger:
         """Mark a record done: delete its cluster copy (idempotent) and log the outcome."""
         from kubernetes.client.exceptions import ApiException
 
-        if record.namespace:
+        if record.undo != "none":  # records with nothing to undo are kept locally only
             try:
                 call(
                     self.kube.core.delete_namespaced_config_map,
                     record.configmap_name,
-                    record.namespace,
+                    record.store_namespace,
                 )
             except ApiException as exc:
                 if exc.status not in (404, 403):  # gone, or its namespace is terminating

@@ -7,12 +7,16 @@
   ``--chaos-allow-namespace`` is given, only those (and namespaces ``chaos_namespace`` made) are
   allowed.
 * Blast radius: one fault may hit at most ``--chaos-max-percent`` of the pods that match.
+* Nodes: a fault that takes nodes out of scheduling (cordon, drain, NoSchedule/NoExecute taint,
+  delete, zone outage) must leave at least one schedulable node, and obeys the blast radius over
+  the cluster's nodes.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import math
+from collections.abc import Sequence
 
 from pytest_chaos.errors import SafetyError
 from pytest_chaos.settings import DEFAULT_ALLOWED_CONTEXTS, PROTECTED_NAMESPACES, Settings
@@ -71,3 +75,16 @@ class Safety:
                 f"refusing to hit {chosen} of {matching} {what}: the blast radius "
                 f"(--chaos-max-percent={limit:g}) allows {allowed}"
             )
+
+    def check_nodes(self, chosen: Sequence[str], schedulable: Sequence[str], verb: str) -> None:
+        """Refuse to take the last schedulable node(s) out, or more nodes than allowed."""
+        if not chosen:
+            return
+        remaining = sorted(set(schedulable) - set(chosen))
+        if not remaining:
+            raise SafetyError(
+                f"refusing to {verb} {', '.join(sorted(chosen))}: no schedulable node would be "
+                f"left (schedulable now: {', '.join(sorted(schedulable)) or 'none'}); add a node "
+                "or target fewer"
+            )
+        self.check_blast_radius(len(chosen), len(schedulable), "schedulable nodes")

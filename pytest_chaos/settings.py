@@ -51,6 +51,9 @@ class Option:
         return "chaos_" + self.name
 
 
+#: The toolbox image the local cluster's real node has imported (iptables, iproute2, stress-ng).
+DEFAULT_TOOLBOX_IMAGE = "localhost/pytest-chaos/toolbox:1"
+
 #: Contexts chaos may touch without being told: local and throw-away test clusters.
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = (
     "pytest-chaos-*",
@@ -115,6 +118,12 @@ OPTIONS: tuple[Option, ...] = (
         "blast radius: the largest percent of a workload's pods one fault may hit (default 100)",
         default="100",
     ),
+    Option(
+        "toolbox_image",
+        "image of the ephemeral containers that cut connections and burn CPU (needs iptables, "
+        "ss, sh; default: the image the local cluster's real node imports)",
+        default=None,
+    ),
     Option("journal", "write every chaos event as a JSON line to this file"),
     Option("report", "write an HTML report of the run's chaos (tests, faults, timelines) here"),
     Option("notify", "post the run's chaos summary as JSON to this URL (Slack-compatible)"),
@@ -147,6 +156,7 @@ class Settings:
     cleanup: bool = False
     report: Path | None = None
     notify: str | None = None
+    toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
 
 
 #: Where the plugin keeps the resolved Settings on the pytest config.
@@ -271,6 +281,7 @@ def resolve(config: _ConfigLike) -> Settings:
         cleanup=_as_bool(by_name["cleanup"], *raw["cleanup"]),
         report=Path(raw["report"][0]) if raw["report"][0] else None,
         notify=_url(raw["notify"]),
+        toolbox_image=raw["toolbox_image"][0] or DEFAULT_TOOLBOX_IMAGE,
     )
 
 

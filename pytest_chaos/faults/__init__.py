@@ -21,6 +21,7 @@ from pytest_chaos.kube.retry import describe
 from pytest_chaos.ledger import Ledger, UndoRecord
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.safety import Safety
+from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class FaultContext:
     timeline: Timeline
     test: str
     dry_run: bool = False
+    toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
     on_fault: Callable[[Fault], None] | None = None
     on_revert: Callable[[Fault], None] | None = None
 
@@ -66,6 +68,20 @@ class FaultContext:
         )
         self.ledger.write(record, in_cluster=in_cluster)
         return record
+
+    def plan(self, family: str, plan: str) -> None:
+        """In a dry run, log what the fault would do and skip the test; else do nothing."""
+        if self.dry_run:
+            import pytest
+
+            self.timeline.add("plan", f"{family}: {plan}")
+            pytest.skip(f"chaos dry run: would {plan}")
+
+    def done(self, fault: Fault) -> Fault:
+        """Register an injected fault with the session (summary, hooks, teardown)."""
+        if self.on_fault:
+            self.on_fault(fault)
+        return fault
 
 
 class Fault:

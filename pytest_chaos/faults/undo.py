@@ -6,6 +6,8 @@ someone else since the fault is reported as drift (DriftError), never overwritte
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from typing import Any
 
 from pytest_chaos.errors import DriftError, RevertError
@@ -31,6 +33,36 @@ CONTROLLER_ANNOTATIONS = ("deployment.kubernetes.io/revision",)
 #: not an annotation: a Deployment's annotations are copied onto its ReplicaSets and never
 #: removed there, its labels are not.
 FAULT_LABEL = "chaos.pytest.dev/fault"
+
+
+Reverter = Callable[[Kube, UndoRecord], str]
+
+#: Undo kinds of the fault families, registered by :func:`reverter` when their module loads.
+_REVERTERS: dict[str, Reverter] = {}
+#: Modules that register reverters; imported on first need, so cleanup knows every kind.
+FAMILY_MODULES = (
+    "pytest_chaos.faults.nodes",
+    "pytest_chaos.faults.istio",
+    "pytest_chaos.faults.network",
+    "pytest_chaos.faults.stress",
+)
+
+
+def reverter(name: str) -> Callable[[Reverter], Reverter]:
+    """Register a function as the undo called name (``record.undo``); it returns an outcome."""
+
+    def register(function: Reverter) -> Reverter:
+        _REVERTERS[name] = function
+        return function
+
+    return register
+
+
+def _reverter_for(name: str) -> Reverter | None:
+    if name not in _REVERTERS:
+        for module in FAMILY_MODULES:
+            importlib.import_module(module)
+    return _REVERTERS.get(name)
 
 
 def restorable_manifest(obj: dict[str, Any]) -> dict[str, Any]:
@@ -59,6 +91,9 @@ def revert(kube: Kube, record: UndoRecord) -> str:
         return _recreate(kube, record)
     if record.undo == "scale":
         return _scale_back(kube, record)
+    family_revert = _reverter_for(record.undo)
+    if family_revert is not None:
+        return family_revert(kube, record)
     raise RevertError(f"{record.target}: unknown undo {record.undo!r} (record {record.id})")
 
 

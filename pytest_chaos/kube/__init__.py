@@ -64,6 +64,20 @@ class Kube:
         return client.PolicyV1Api(self.api_client)
 
     @cached_property
+    def networking(self) -> client.NetworkingV1Api:
+        """networking.k8s.io/v1: NetworkPolicies."""
+        from kubernetes import client
+
+        return client.NetworkingV1Api(self.api_client)
+
+    @cached_property
+    def apis(self) -> client.ApisApi:
+        """API discovery: which groups and versions the server serves."""
+        from kubernetes import client
+
+        return client.ApisApi(self.api_client)
+
+    @cached_property
     def custom(self) -> client.CustomObjectsApi:
         """Custom resources, e.g. Istio VirtualServices."""
         from kubernetes import client
