@@ -18,6 +18,9 @@ import pytest
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError
 
+#: Versions of networking.istio.io a VirtualService fault can use.
+ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
+
 
 class _TestNamespace(str):
     """The namespace ``chaos_namespace`` made for the test, for markers.
@@ -82,6 +85,199 @@ def chaos_deployment_delete(name: str, *, namespace: str, within: Duration = 60)
     as_seconds(within, name="within")
 
 
+def chaos_istio_abort(
+    host: str,
+    *,
+    namespace: str,
+    status: int = 503,
+    percent: float = 100,
+    header: str | tuple[str, str] | None = None,
+    version: str | None = None,
+) -> None:
+    """Abort requests to host with status on its VirtualService routes (``chaos.istio.abort``)."""
+    from pytest_chaos.faults.checks import check_header, check_http_status, check_percent
+
+    _name_of("host", host)
+    _name_of("namespace", namespace)
+    check_http_status(status)
+    check_percent(percent)
+    check_header(header)
+    _istio_version(version)
+
+
+def chaos_istio_delay(
+    host: str,
+    *,
+    namespace: str,
+    delay: Duration,
+    percent: float = 100,
+    header: str | tuple[str, str] | None = None,
+    version: str | None = None,
+) -> None:
+    """Delay requests to host on its VirtualService routes (``chaos.istio.delay``)."""
+    from pytest_chaos.faults.checks import check_header, check_percent
+
+    _name_of("host", host)
+    _name_of("namespace", namespace)
+    as_seconds(delay, name="delay")
+    check_percent(percent)
+    check_header(header)
+    _istio_version(version)
+
+
+def chaos_node_drain(
+    name: str | Sequence[str] | None = None,
+    *,
+    selector: str | None = None,
+    hosting: str | None = None,
+    namespace: str | None = None,
+    count: int = 1,
+    timeout: Duration = "120s",
+    delete_emptydir_data: bool = False,
+    concurrency: int = 10,
+) -> None:
+    """Drain nodes (cordon, evict honouring budgets) during the test (``chaos.nodes.drain``)."""
+    from pytest_chaos.faults.checks import check_count
+
+    _node_targeting(name, selector, hosting, namespace)
+    check_count(count)
+    check_count(concurrency, argument="concurrency")
+    as_seconds(timeout, name="timeout")
+
+
+def chaos_node_taint(
+    key: str,
+    *,
+    name: str | Sequence[str] | None = None,
+    selector: str | None = None,
+    hosting: str | None = None,
+    namespace: str | None = None,
+    value: str | None = None,
+    effect: str = "NoSchedule",
+    count: int = 1,
+) -> None:
+    """Taint nodes during the test; exactly that taint is removed after (``chaos.nodes.taint``)."""
+    from pytest_chaos.faults.checks import check_count, check_taint
+
+    check_taint(key, value, effect)
+    _node_targeting(name, selector, hosting, namespace)
+    check_count(count)
+
+
+def chaos_network_partition(
+    selector: str | None,
+    *,
+    namespace: str,
+    peers: str | dict[str, str] | None = None,
+    direction: str = "both",
+) -> None:
+    """Isolate pods with a NetworkPolicy during the test (``chaos.network.partition``)."""
+    from pytest_chaos.faults.checks import check_direction
+    from pytest_chaos.targeting import parse_label_selector
+
+    parse_label_selector(selector, name="selector")
+    _name_of("namespace", namespace)
+    check_direction(direction)
+    if isinstance(peers, str):
+        parse_label_selector(peers, name="peers")
+    elif isinstance(peers, dict):
+        if not set(peers) <= {"selector", "namespace"} or not peers:
+            raise ChaosConfigError(
+                f"peers={peers!r} must be a label selector, or a dict with 'selector' and/or "
+                "'namespace'"
+            )
+    elif peers is not None:
+        raise ChaosConfigError(f"peers={peers!r} must be a label selector string, a dict or None")
+
+
+def chaos_stress_pods(
+    selector: str | None,
+    *,
+    namespace: str,
+    cpu: str | float | None = None,
+    memory: str | int | None = None,
+    mode: str = "one",
+    value: float | None = None,
+    duration: Duration = "10m",
+    image: str | None = None,
+) -> None:
+    """Burn CPU and hold memory inside pods during the test (``chaos.stress.pods``)."""
+    from pytest_chaos.targeting import parse_label_selector, validate_mode
+
+    parse_label_selector(selector, name="selector")
+    _name_of("namespace", namespace)
+    validate_mode(mode, value)
+    _stress_amounts(cpu, memory)
+    as_seconds(duration, name="duration")
+    if image is not None:
+        _name_of("image", image)
+
+
+def chaos_stress_nodes(
+    *,
+    selector: str | None = None,
+    name: str | Sequence[str] | None = None,
+    cpu: str | float | None = None,
+    memory: str | int | None = None,
+    count: int = 1,
+    namespace: str = "default",
+    duration: Duration = "10m",
+    image: str | None = None,
+) -> None:
+    """Burn CPU and hold memory on nodes with a pinned pod (``chaos.stress.nodes``)."""
+    from pytest_chaos.faults.checks import check_count
+
+    _node_targeting(name, selector, None, None)
+    _stress_amounts(cpu, memory)
+    check_count(count)
+    _name_of("namespace", namespace)
+    as_seconds(duration, name="duration")
+    if image is not None:
+        _name_of("image", image)
+
+
+def _istio_version(version: object) -> None:
+    if version is not None and version not in ISTIO_VERSIONS:
+        raise ChaosConfigError(
+            f"version={version!r} must be None (the newest the cluster serves) or one of "
+            f"{', '.join(ISTIO_VERSIONS)}"
+        )
+
+
+def _node_targeting(name: object, selector: object, hosting: object, namespace: object) -> None:
+    from pytest_chaos.targeting import parse_label_selector
+
+    if name is None and selector is None and hosting is None:
+        raise ChaosConfigError(
+            "say which nodes: name='node-1', selector='kubernetes.io/os=linux' or "
+            "hosting='app=web' with namespace='shop'"
+        )
+    names = [name] if isinstance(name, str) else name
+    if name is not None and not (
+        isinstance(names, Sequence) and names and all(isinstance(n, str) and n for n in names)
+    ):
+        raise ChaosConfigError(f"name={name!r} must be a node name or a list of node names")
+    if selector is not None:
+        parse_label_selector(selector, name="selector")  # type: ignore[arg-type]
+    if hosting is not None:
+        parse_label_selector(hosting, name="hosting")  # type: ignore[arg-type]
+        if namespace is None:
+            raise ChaosConfigError(
+                f"hosting={hosting!r} needs namespace= (the namespace of the pods it selects)"
+            )
+
+
+def _stress_amounts(cpu: object, memory: object) -> None:
+    from pytest_chaos.faults.checks import cpu_millicores, memory_bytes
+
+    if cpu is None and memory is None:
+        raise ChaosConfigError("say how much stress: cpu= (e.g. '500m' or 'limit') and/or memory=")
+    if cpu is not None and cpu != "limit":
+        cpu_millicores(cpu)
+    if memory is not None and memory != "limit":
+        memory_bytes(memory)
+
+
 def steady_state(
     *,
     namespace: str,
@@ -124,6 +320,13 @@ FAULT_MARKERS: dict[str, FaultMarker] = {
     for m in (
         FaultMarker("chaos_pod_kill", chaos_pod_kill, "pods", "kill"),
         FaultMarker("chaos_deployment_delete", chaos_deployment_delete, "deployments", "delete"),
+        FaultMarker("chaos_istio_abort", chaos_istio_abort, "istio", "abort"),
+        FaultMarker("chaos_istio_delay", chaos_istio_delay, "istio", "delay"),
+        FaultMarker("chaos_node_drain", chaos_node_drain, "nodes", "drain"),
+        FaultMarker("chaos_node_taint", chaos_node_taint, "nodes", "taint"),
+        FaultMarker("chaos_network_partition", chaos_network_partition, "network", "partition"),
+        FaultMarker("chaos_stress_pods", chaos_stress_pods, "stress", "pods"),
+        FaultMarker("chaos_stress_nodes", chaos_stress_nodes, "stress", "nodes"),
     )
 }
 SIGNATURES: dict[str, Callable[..., None]] = {

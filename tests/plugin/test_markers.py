@@ -76,6 +76,72 @@ def test_a_misspelled_keyword_names_the_marker_the_argument_and_the_test(
             "steady_state(): deployments='web' must be a list of strings*",
             id="deployments-not-a-list",
         ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_abort("web", namespace="shop", percent=150)',
+            "chaos_istio_abort(): percent=150 must be a number from 0 to 100",
+            id="abort-percent-over-100",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_abort("web", namespace="shop", status=42)',
+            "chaos_istio_abort(): status=42 must be an HTTP status from 200 to 599*",
+            id="abort-bad-status",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_delay("web", namespace="shop", delay="slow")',
+            "chaos_istio_delay(): delay='slow' is not a duration*",
+            id="delay-not-a-duration",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_delay("web", namespace="shop", delay="2s", version="v2")',
+            "chaos_istio_delay(): version='v2' must be None*or one of v1, v1beta1, v1alpha3",
+            id="istio-unknown-version",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_abort("web", namespace="shop", header="bad header")',
+            "chaos_istio_abort(): header='bad header': 'bad header' is not a valid HTTP header*",
+            id="abort-bad-header",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_taint("chaos/down", selector="pool=a", effect="NoRun")',
+            "chaos_node_taint(): effect='NoRun' is not a taint effect Kubernetes knows; use one "
+            "of NoSchedule, PreferNoSchedule, NoExecute",
+            id="taint-unknown-effect",
+        ),
+        pytest.param(
+            "@pytest.mark.chaos_node_drain()",
+            "chaos_node_drain(): say which nodes: name=*, selector=* or hosting=*",
+            id="drain-without-targets",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_drain(hosting="app=web")',
+            "chaos_node_drain(): hosting='app=web' needs namespace=*",
+            id="drain-hosting-without-namespace",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_drain(selector="pool=a", count=0)',
+            "chaos_node_drain(): count=0 must be a whole number >= 1",
+            id="drain-count-zero",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_network_partition("app=web", namespace="shop", direction="up")',
+            "chaos_network_partition(): direction='up' must be one of ingress, egress, both",
+            id="partition-bad-direction",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_stress_pods("app=web", namespace="shop")',
+            "chaos_stress_pods(): say how much stress: cpu=*and/or memory=",
+            id="stress-without-amounts",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_stress_pods("app=web", namespace="shop", memory="256m")',
+            "chaos_stress_pods(): memory='256m': 'm' is milli; did you mean 'Mi'?",
+            id="stress-milli-memory",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_stress_nodes(selector="pool=a", cpu="lots")',
+            "chaos_stress_nodes(): cpu='lots' must be a CPU amount like 1, 0.5 or '500m'",
+            id="stress-nodes-bad-cpu",
+        ),
     ],
 )
 def test_an_invalid_marker_is_a_usage_error_saying_what_is_wrong(
@@ -232,6 +298,42 @@ def test_nothing_runs_under_collect_only_either(pytester: pytest.Pytester) -> No
             '@pytest.mark.chaos_deployment_delete("web", namespace="shop", within=30)',
             id="deployment-delete-within",
         ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_abort("web", namespace="shop", status=500, percent=50, '
+            'header="x-chaos=on", version="v1alpha3")',
+            id="istio-abort",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_istio_delay("web", namespace="shop", delay="15s", percent=50)',
+            id="istio-delay",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_drain(selector="kubernetes.io/os=linux", count=1, '
+            'timeout="2m", delete_emptydir_data=True)',
+            id="node-drain",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_drain(hosting="app=db", namespace="shop")', id="drain-hosting"
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_taint("chaos.pytest.dev/down", selector="zone=a", '
+            'value="yes", effect="NoExecute")',
+            id="node-taint",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_network_partition("app=web", namespace="shop", '
+            'peers="app=db", direction="egress")',
+            id="network-partition",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_stress_pods("app=web", namespace="shop", cpu="500m", '
+            'memory="128Mi")',
+            id="stress-pods",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_stress_nodes(selector="zone=a", cpu=2, count=1)',
+            id="stress-nodes",
+        ),
     ],
 )
 def test_a_marker_takes_the_arguments_of_its_fixture_twin(
@@ -356,7 +458,7 @@ def test_markers_are_listed_with_their_signatures(pytester: pytest.Pytester) -> 
         for line in result.outlines
         if line.startswith(("@pytest.mark.chaos_", "@pytest.mark.steady_state"))
     ]
-    assert len(ours) == 3
+    assert len(ours) == 10  # chaos_pod_kill ... chaos_stress_nodes, and steady_state
     for line in ours:
         assert "->" not in line
         assert "'str" not in line
