@@ -33,6 +33,21 @@ THROWAWAY: tuple[Rule, ...] = (
     ("", "namespaces", ("create", "delete")),
     ("", "serviceaccounts", ("list", "watch")),
 )
+_NODE_PATCH: tuple[Rule, ...] = (("", "nodes", ("get", "list", "patch")),)
+_DRAIN: tuple[Rule, ...] = (
+    *_NODE_PATCH,
+    ("", "pods/eviction", ("create",)),
+    ("policy", "poddisruptionbudgets", ("list",)),
+)
+_ISTIO: tuple[Rule, ...] = (
+    ("networking.istio.io", "virtualservices", ("get", "list", "patch", "create", "delete")),
+    ("", "services", ("get", "list")),
+)
+_EPHEMERAL: tuple[Rule, ...] = (
+    ("", "pods/ephemeralcontainers", ("patch",)),
+    ("", "services", ("get", "list")),
+    ("discovery.k8s.io", "endpointslices", ("list",)),
+)
 FAULTS: dict[str, tuple[Rule, ...]] = {
     "pods.kill": (("", "pods", ("delete",)),),
     "deployments.delete": (("apps", "deployments", ("delete", "create")),),
@@ -41,10 +56,35 @@ FAULTS: dict[str, tuple[Rule, ...]] = {
     "statefulsets.delete": (("apps", "statefulsets", ("delete", "create")),),
     "statefulsets.scale": (("apps", "statefulsets", ("patch",)),),
     "statefulsets.restart": (("apps", "statefulsets", ("patch",)),),
+    "nodes.cordon": _NODE_PATCH,
+    "nodes.taint": _NODE_PATCH,
+    "nodes.drain": _DRAIN,
+    "nodes.delete": (("", "nodes", ("get", "list", "delete", "create")),),
+    "nodes.zone_outage": (*_DRAIN, ("", "nodes", ("delete", "create"))),
+    "istio.abort": _ISTIO,
+    "istio.delay": _ISTIO,
+    "network.partition": (
+        ("networking.k8s.io", "networkpolicies", ("get", "list", "create", "delete")),
+    ),
+    "network.cut": _EPHEMERAL,
+    "network.loss": _EPHEMERAL,
+    "network.latency": _EPHEMERAL,
+    "stress.pods": _EPHEMERAL,
+    "stress.nodes": (("", "pods", ("create", "delete")),),
 }
-MARKERS = {"chaos_pod_kill": "pods.kill", "chaos_deployment_delete": "deployments.delete"}
+MARKERS = {
+    "chaos_pod_kill": "pods.kill",
+    "chaos_deployment_delete": "deployments.delete",
+    "chaos_istio_abort": "istio.abort",
+    "chaos_istio_delay": "istio.delay",
+    "chaos_node_drain": "nodes.drain",
+    "chaos_node_taint": "nodes.taint",
+    "chaos_network_partition": "network.partition",
+    "chaos_stress_pods": "stress.pods",
+    "chaos_stress_nodes": "stress.nodes",
+}
 
-_CALL = re.compile(r"\b(?:module_|class_)?chaos\.(pods|deployments|statefulsets)\.(\w+)\s*\(")
+_CALL = re.compile(r"\b(?:module_|class_)?chaos\.([a-z]+)\.(\w+)\s*\(")
 _MARKER = re.compile(r"\bmark\.(chaos_\w+)\s*\(")
 
 

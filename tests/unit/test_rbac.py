@@ -38,3 +38,33 @@ def test_rules_grant_each_fault_only_what_it_needs() -> None:
     assert with_delete[("apps", "deployments")] == ["create", "delete", "get", "list", "watch"]
     assert with_delete[("", "namespaces")] == ["create", "delete", "get"]
     assert "delete" not in with_delete[("", "pods")]
+
+
+def test_every_fault_family_is_found_and_granted(tmp_path: Path) -> None:
+    (tmp_path / "test_c.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.chaos_istio_abort('web', namespace='shop')\n"
+        "@pytest.mark.chaos_node_drain(selector='pool=a')\n"
+        "def test_z(chaos):\n"
+        "    chaos.network.cut('app=web', namespace='shop', to='broker')\n"
+        "    chaos.stress.nodes(selector='pool=a', cpu=1)\n"
+    )
+    faults, _ = rbac.faults_used([tmp_path])
+    assert faults == {"istio.abort", "nodes.drain", "network.cut", "stress.nodes"}
+    granted = {
+        (r["apiGroups"][0], r["resources"][0]): r["verbs"]
+        for r in rbac.rules(faults, throwaway=False)
+    }
+    assert granted[("", "pods/eviction")] == ["create"]
+    assert granted[("", "nodes")] == ["get", "list", "patch", "watch"]
+    assert "patch" in granted[("networking.istio.io", "virtualservices")]
+    assert granted[("", "pods/ephemeralcontainers")] == ["patch"]
+    assert granted[("", "pods")] == ["create", "delete", "get", "list", "watch"]
+
+
+def test_every_fault_marker_maps_to_a_fault_with_rules() -> None:
+    from pytest_chaos.markers import FAULT_MARKERS
+
+    for name, marker in FAULT_MARKERS.items():
+        assert rbac.MARKERS[name] == f"{marker.family}.{marker.verb}"
+        assert rbac.MARKERS[name] in rbac.FAULTS
