@@ -21,7 +21,7 @@ def test_percent_outside_0_to_100_names_the_argument(value: object) -> None:
 
 @pytest.mark.parametrize("value", [199, 600, "503", 503.0])
 def test_http_status_must_be_a_real_status(value: object) -> None:
-    with pytest.raises(ChaosConfigError, match="status=.* HTTP status from 200 to 599"):
+    with pytest.raises(ChaosConfigError, match=r"status=.* HTTP status from 200 to 599"):
         checks.check_http_status(value)
 
 
