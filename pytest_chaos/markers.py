@@ -18,9 +18,6 @@ import pytest
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError
 
-#: Versions of networking.istio.io a VirtualService fault can use.
-ISTIO_VERSIONS = ("v1", "v1beta1", "v1alpha3")
-
 
 class _TestNamespace(str):
     """The namespace ``chaos_namespace`` made for the test, for markers.
@@ -95,14 +92,11 @@ def chaos_istio_abort(
     version: str | None = None,
 ) -> None:
     """Abort requests to host with status on its VirtualService routes (``chaos.istio.abort``)."""
-    from pytest_chaos.faults.checks import check_header, check_http_status, check_percent
+    from pytest_chaos.faults.virtualservice import abort_spec
 
-    _name_of("host", host)
-    _name_of("namespace", namespace)
-    check_http_status(status)
-    check_percent(percent)
-    check_header(header)
-    _istio_version(version)
+    abort_spec(
+        host, namespace=namespace, status=status, percent=percent, header=header, version=version
+    )
 
 
 def chaos_istio_delay(
@@ -115,14 +109,11 @@ def chaos_istio_delay(
     version: str | None = None,
 ) -> None:
     """Delay requests to host on its VirtualService routes (``chaos.istio.delay``)."""
-    from pytest_chaos.faults.checks import check_header, check_percent
+    from pytest_chaos.faults.virtualservice import delay_spec
 
-    _name_of("host", host)
-    _name_of("namespace", namespace)
-    as_seconds(delay, name="delay")
-    check_percent(percent)
-    check_header(header)
-    _istio_version(version)
+    delay_spec(
+        host, namespace=namespace, delay=delay, percent=percent, header=header, version=version
+    )
 
 
 def chaos_node_drain(
@@ -234,14 +225,6 @@ def chaos_stress_nodes(
     as_seconds(duration, name="duration")
     if image is not None:
         _name_of("image", image)
-
-
-def _istio_version(version: object) -> None:
-    if version is not None and version not in ISTIO_VERSIONS:
-        raise ChaosConfigError(
-            f"version={version!r} must be None (the newest the cluster serves) or one of "
-            f"{', '.join(ISTIO_VERSIONS)}"
-        )
 
 
 def _node_targeting(name: object, selector: object, hosting: object, namespace: object) -> None:
