@@ -163,22 +163,9 @@ def chaos_network_partition(
     direction: str = "both",
 ) -> None:
     """Isolate pods with a NetworkPolicy during the test (``chaos.network.partition``)."""
-    from pytest_chaos.faults.checks import check_direction
-    from pytest_chaos.targeting import parse_label_selector
+    from pytest_chaos.faults.network import check_partition
 
-    parse_label_selector(selector, name="selector")
-    _name_of("namespace", namespace)
-    check_direction(direction)
-    if isinstance(peers, str):
-        parse_label_selector(peers, name="peers")
-    elif isinstance(peers, dict):
-        if not set(peers) <= {"selector", "namespace"} or not peers:
-            raise ChaosConfigError(
-                f"peers={peers!r} must be a label selector, or a dict with 'selector' and/or "
-                "'namespace'"
-            )
-    elif peers is not None:
-        raise ChaosConfigError(f"peers={peers!r} must be a label selector string, a dict or None")
+    check_partition(selector, namespace=namespace, peers=peers, direction=direction)
 
 
 def chaos_stress_pods(
@@ -191,17 +178,24 @@ def chaos_stress_pods(
     value: float | None = None,
     duration: Duration = "10m",
     image: str | None = None,
+    container: str | None = None,
+    within: Duration = 60,
 ) -> None:
     """Burn CPU and hold memory inside pods during the test (``chaos.stress.pods``)."""
-    from pytest_chaos.targeting import parse_label_selector, validate_mode
+    from pytest_chaos.faults.stress import check_stress_pods
 
-    parse_label_selector(selector, name="selector")
-    _name_of("namespace", namespace)
-    validate_mode(mode, value)
-    _stress_amounts(cpu, memory)
-    as_seconds(duration, name="duration")
-    if image is not None:
-        _name_of("image", image)
+    check_stress_pods(
+        selector,
+        namespace=namespace,
+        cpu=cpu,
+        memory=memory,
+        mode=mode,
+        value=value,
+        duration=duration,
+        image=image,
+        container=container,
+    )
+    as_seconds(within, name="within")
 
 
 def chaos_stress_nodes(
@@ -214,17 +208,22 @@ def chaos_stress_nodes(
     namespace: str = "default",
     duration: Duration = "10m",
     image: str | None = None,
+    within: Duration = 60,
 ) -> None:
     """Burn CPU and hold memory on nodes with a pinned pod (``chaos.stress.nodes``)."""
-    from pytest_chaos.faults.checks import check_count
+    from pytest_chaos.faults.stress import check_stress_nodes
 
-    _node_targeting(name, selector, None, None)
-    _stress_amounts(cpu, memory)
-    check_count(count)
-    _name_of("namespace", namespace)
-    as_seconds(duration, name="duration")
-    if image is not None:
-        _name_of("image", image)
+    check_stress_nodes(
+        selector=selector,
+        name=name,
+        cpu=cpu,
+        memory=memory,
+        count=count,
+        namespace=namespace,
+        duration=duration,
+        image=image,
+    )
+    as_seconds(within, name="within")
 
 
 def _node_targeting(name: object, selector: object, hosting: object, namespace: object) -> None:
@@ -248,17 +247,6 @@ def _node_targeting(name: object, selector: object, hosting: object, namespace: 
             raise ChaosConfigError(
                 f"hosting={hosting!r} needs namespace= (the namespace of the pods it selects)"
             )
-
-
-def _stress_amounts(cpu: object, memory: object) -> None:
-    from pytest_chaos.faults.checks import cpu_millicores, memory_bytes
-
-    if cpu is None and memory is None:
-        raise ChaosConfigError("say how much stress: cpu= (e.g. '500m' or 'limit') and/or memory=")
-    if cpu is not None and cpu != "limit":
-        cpu_millicores(cpu)
-    if memory is not None and memory != "limit":
-        memory_bytes(memory)
 
 
 def steady_state(

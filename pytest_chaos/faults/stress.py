@@ -1,8 +1,388 @@
-"""chaos.stress: CPU and memory pressure in pods and on nodes."""
+"""chaos.stress: CPU and memory pressure in pods and on nodes, with ``stress-ng``.
+
+* ``pods``: an ephemeral container (see :mod:`pytest_chaos.faults.ephemeral`) joins each chosen
+  pod, targeting one container so it shares that container's PID namespace, and runs
+  ``stress-ng``. The pod is not restarted. The amounts honour the container's limits: a CPU
+  amount above the container's CPU limit is capped at the limit (more could not be used), and
+  ``"limit"`` means exactly the limit; memory is held as asked, and when that reaches the
+  container's memory limit the details say an OOM kill is expected (stress-ng's workers are
+  the first victims and are restarted). What was actually applied is in ``fault.details``.
+  The ephemeral container has no limits of its own: it runs in the pod's cgroup, so it competes
+  with the pod's containers for the pod's budget (the sum of their limits), which is the point.
+  It runs as an unprivileged user with every capability dropped (PodSecurity ``restricted``
+  admits it). Undo is a second ephemeral container that stops the stress processes, found by a
+  marker in their command line (``pytest-chaos-stress-<tag>``); ``--timeout`` also ends them by
+  themselves, even if nobody undoes the fault.
+* ``nodes``: a pod per chosen node (``pytest-chaos-stress-<tag>``, pinned with ``nodeName``,
+  tolerating every taint, ``restartPolicy: Never``, ``activeDeadlineSeconds`` = duration) runs
+  ``stress-ng``; undo deletes the pod (only if it is still ours) and waits until it is gone. The
+  pod has no resources set (BestEffort): it takes what the node has idle and is the first to be
+  evicted under memory pressure. CPU is capped at the node's allocatable CPU.
+
+On kwok's fake nodes nothing runs: the containers and pods exist in the API only.
+"""
 
 from __future__ import annotations
 
-from pytest_chaos.faults import FaultContext
+import functools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_chaos.durations import Duration, as_seconds, format_seconds
+from pytest_chaos.errors import (
+    ChaosConfigError,
+    DriftError,
+    InjectError,
+    RevertError,
+    TargetingError,
+    WaitTimeout,
+)
+from pytest_chaos.faults import Fault, FaultContext, injecting, scripts
+from pytest_chaos.faults.checks import check_count, check_name, cpu_millicores, memory_bytes
+from pytest_chaos.faults.ephemeral import (
+    API_ONLY,
+    NOBODY,
+    START_FAILURES,
+    Injection,
+    await_all,
+    choose_pods,
+    first_container,
+    inject_all,
+    is_fake_node,
+    new_injection,
+    outcomes,
+    started,
+)
+from pytest_chaos.faults.undo import FAULT_LABEL, reverter
+from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import call
+from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
+from pytest_chaos.targeting import nothing_matched, parse_label_selector, validate_mode
+
+#: Undo kind of a node stress pod.
+NODE_POD_UNDO = "stress-node-pod"
+#: The word for "as much as the limit allows".
+LIMIT = "limit"
+#: How long a node stress pod may take to go away on revert.
+DELETE_WITHIN = 60.0
+
+Amount = str | float | int | None
+
+
+# --- the plan (pure) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StressPlan:
+    """What stress-ng will be asked to do, after honouring the limits.
+
+    Attributes:
+        cpu_millicores: CPU actually burnt (workers x load), 0 for none.
+        memory_bytes: memory actually held, 0 for none.
+        cpu_workers: stress-ng ``--cpu`` workers.
+        cpu_load: their ``--cpu-load`` percent.
+        limited_by: why an amount was lowered, e.g. ``{"cpu": "the CPU limit of ..."}``.
+        oom_expected: the memory held reaches the memory limit.
+        notes: anything else worth knowing.
+    """
+
+    cpu_millicores: int
+    memory_bytes: int
+    cpu_workers: int
+    cpu_load: int
+    limited_by: dict[str, str] = field(default_factory=dict)
+    oom_expected: bool = False
+    notes: tuple[str, ...] = ()
+
+    def args(self, timeout_seconds: int) -> list[str]:
+        """stress-ng's argv for this plan, ending by itself after timeout_seconds."""
+        return scripts.stress_ng_args(
+            cpu_workers=self.cpu_workers,
+            cpu_load=self.cpu_load,
+            memory_bytes=self.memory_bytes,
+            timeout_seconds=timeout_seconds,
+        )
+
+    def details(self) -> dict[str, Any]:
+        """The plan as the fault's details report it."""
+        return {
+            "cpu_millicores": self.cpu_millicores,
+            "memory_bytes": self.memory_bytes,
+            "limited_by": dict(self.limited_by),
+            "oom_expected": self.oom_expected,
+            "notes": list(self.notes),
+        }
+
+    def describe(self) -> str:
+        """``500m CPU and 256Mi memory``."""
+        parts = []
+        if self.cpu_millicores:
+            parts.append(f"{self.cpu_millicores}m CPU")
+        if self.memory_bytes:
+            parts.append(f"{_mebibytes(self.memory_bytes)} memory")
+        return " and ".join(parts)
+
+
+def _mebibytes(amount: int) -> str:
+    return f"{amount / 2**20:g}Mi"
+
+
+def check_amounts(cpu: Amount, memory: Amount) -> tuple[int | str | None, int | str | None]:
+    """At least one of cpu and memory; each an amount or ``"limit"`` (millicores, bytes)."""
+    if cpu is None and memory is None:
+        raise ChaosConfigError(
+            "say how much stress: cpu= (e.g. '500m', 2 or 'limit') and/or memory= "
+            "(e.g. '256Mi' or 'limit')"
+        )
+    checked_cpu: int | str | None = cpu if cpu == LIMIT else None
+    if cpu is not None and cpu != LIMIT:
+        checked_cpu = cpu_millicores(cpu)
+    checked_memory: int | str | None = memory if memory == LIMIT else None
+    if memory is not None and memory != LIMIT:
+        checked_memory = memory_bytes(memory)
+    return checked_cpu, checked_memory
+
+
+def check_timeout(duration: Duration) -> int:
+    """The stress duration in whole seconds (at least 1)."""
+    seconds = as_seconds(duration, name="duration")
+    if seconds < 1:
+        raise ChaosConfigError(f"duration={duration!r} must be at least 1s (e.g. '10m')")
+    return math.ceil(seconds)
+
+
+def plan_stress(
+    cpu: int | str | None,
+    memory: int | str | None,
+    *,
+    cpu_limit: int | None,
+    memory_limit: int | None,
+    where: str,
+) -> StressPlan:
+    """Honour the limits: how much CPU and memory stress-ng will really use.
+
+    Args:
+        cpu: millicores, ``"limit"`` or None (checked by :func:`check_amounts`).
+        memory: bytes, ``"limit"`` or None.
+        cpu_limit: the target's CPU limit in millicores (None: unlimited).
+        memory_limit: the target's memory limit in bytes (None: unlimited).
+        where: the target in words (``container web of pod shop/web-1``), for messages.
+    """
+    limited: dict[str, str] = {}
+    notes: list[str] = []
+    cpu_amount = 0
+    if cpu == LIMIT:
+        if cpu_limit is None:
+            raise ChaosConfigError(
+                f"cpu='limit': {where} has no CPU limit; give an amount instead (e.g. cpu='500m')"
+            )
+        cpu_amount = cpu_limit
+    elif isinstance(cpu, int):
+        cpu_amount = cpu
+        if cpu_limit is not None and cpu > cpu_limit:
+            cpu_amount = cpu_limit
+            limited["cpu"] = f"the CPU limit of {where} ({cpu_limit}m; {cpu}m asked)"
+    workers = math.ceil(cpu_amount / 1000) if cpu_amount else 0
+    load = min(100, max(1, round(cpu_amount / workers / 10))) if workers else 0
+    memory_amount = 0
+    oom = False
+    if memory == LIMIT:
+        if memory_limit is None:
+            raise ChaosConfigError(
+                f"memory='limit': {where} has no memory limit; give an amount instead "
+                "(e.g. memory='256Mi')"
+            )
+        memory_amount = memory_limit
+    elif isinstance(memory, int):
+        memory_amount = memory
+    if memory_amount and memory_limit is not None and memory_amount >= memory_limit:
+        oom = True
+        notes.append(
+            f"holding {_mebibytes(memory_amount)} reaches the memory limit of {where} "
+            f"({_mebibytes(memory_limit)}): expect OOM kills"
+        )
+    return StressPlan(
+        cpu_millicores=workers * load * 10,
+        memory_bytes=memory_amount,
+        cpu_workers=workers,
+        cpu_load=load,
+        limited_by=limited,
+        oom_expected=oom,
+        notes=tuple(notes),
+    )
+
+
+def _quantity(value: object, parse: Any) -> int | None:
+    if value is None:
+        return None
+    try:
+        amount: int = parse(value)
+    except ChaosConfigError:
+        return None  # a form we do not parse (e.g. 1e3): treated as no limit
+    return amount
+
+
+def container_limits(container: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """A container's CPU (millicores) and memory (bytes) limits; None where unlimited."""
+    limits = (container.get("resources") or {}).get("limits") or {}
+    return _quantity(limits.get("cpu"), cpu_millicores), _quantity(
+        limits.get("memory"), memory_bytes
+    )
+
+
+def node_capacity(node: Mapping[str, Any]) -> tuple[int | None, int | None]:
+    """A node's allocatable CPU (millicores) and memory (bytes)."""
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    return _quantity(allocatable.get("cpu"), cpu_millicores), _quantity(
+        allocatable.get("memory"), memory_bytes
+    )
+
+
+def check_stress_pods(
+    selector: str | None,
+    *,
+    namespace: str,
+    cpu: Amount = None,
+    memory: Amount = None,
+    mode: str = "one",
+    value: float | None = None,
+    duration: Duration = "10m",
+    image: str | None = None,
+    container: str | None = None,
+) -> None:
+    """Check ``chaos.stress.pods``'s arguments (the ``chaos_stress_pods`` marker's)."""
+    parse_label_selector(selector, name="selector")
+    check_name("namespace", namespace)
+    check_amounts(cpu, memory)
+    validate_mode(mode, value)
+    check_timeout(duration)
+    if image is not None:
+        check_name("image", image)
+    if container is not None:
+        check_name("container", container)
+
+
+def check_stress_nodes(
+    *,
+    selector: str | None = None,
+    name: str | Sequence[str] | None = None,
+    cpu: Amount = None,
+    memory: Amount = None,
+    count: int = 1,
+    namespace: str = "default",
+    duration: Duration = "10m",
+    image: str | None = None,
+) -> None:
+    """Check ``chaos.stress.nodes``'s arguments (the ``chaos_stress_nodes`` marker's)."""
+    parse_label_selector(selector, name="selector")
+    node_names(name)
+    check_amounts(cpu, memory)
+    check_count(count)
+    check_name("namespace", namespace)
+    check_timeout(duration)
+    if image is not None:
+        check_name("image", image)
+
+
+def node_names(name: str | Sequence[str] | None) -> list[str] | None:
+    """None, one node name or a non-empty list of them."""
+    if name is None:
+        return None
+    names = [name] if isinstance(name, str) else list(name)
+    if not names or not all(isinstance(n, str) and n for n in names):
+        raise ChaosConfigError(f"name={name!r} must be a node name or a list of node names")
+    return names
+
+
+def choose_nodes(
+    nodes: Sequence[Mapping[str, Any]],
+    *,
+    names: Sequence[str] | None,
+    selector: str | None,
+    count: int,
+    rng: Any,
+) -> tuple[list[Mapping[str, Any]], int]:
+    """Pick count distinct nodes among those matching (seeded); also say how many matched.
+
+    ``nodes`` is every node of the cluster (already filtered by selector server-side or not:
+    the selector is applied here too). Nothing matching, or fewer than count, is a
+    TargetingError listing the nodes that exist.
+    """
+    from pytest_chaos.targeting import matches
+
+    requirements = parse_label_selector(selector, name="selector")
+    matching = [
+        n
+        for n in nodes
+        if matches(requirements, (n.get("metadata") or {}).get("labels") or {})
+        and (names is None or n["metadata"]["name"] in names)
+    ]
+    existing = {n["metadata"]["name"]: (n.get("metadata") or {}).get("labels") or {} for n in nodes}
+    if not matching:
+        asked = f"name={names!r}" if names else ""
+        message = nothing_matched("nodes", selector, None, existing)
+        raise TargetingError(f"{asked + ': ' if asked else ''}{message}")
+    if count > len(matching):
+        shown = ", ".join(sorted(n["metadata"]["name"] for n in matching))
+        raise TargetingError(
+            f"count={count} needs {count} distinct nodes but only {len(matching)} match: {shown}"
+        )
+    ordered = sorted(matching, key=lambda n: str(n["metadata"]["name"]))
+    chosen = sorted(rng.sample(ordered, count), key=lambda n: str(n["metadata"]["name"]))
+    return chosen, len(matching)
+
+
+def node_stress_pod(
+    name: str,
+    tag: str,
+    *,
+    node: str,
+    image: str,
+    args: Sequence[str],
+    timeout_seconds: int,
+) -> dict[str, Any]:
+    """The pod that stresses one node: pinned, tolerating everything, unprivileged, bounded."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, FAULT_LABEL: tag},
+        },
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": timeout_seconds,
+            "terminationGracePeriodSeconds": 5,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "tolerations": [{"operator": "Exists"}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": NOBODY,
+                "runAsGroup": NOBODY,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "stress",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": list(args),
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                }
+            ],
+        },
+    }
+
+
+# --- the verbs --------------------------------------------------------------------------------
 
 
 class StressFaults:
@@ -11,3 +391,351 @@ class StressFaults:
     def __init__(self, ctx: FaultContext) -> None:
         """Bind the verbs to a fault context."""
         self._ctx = ctx
+
+    def pods(
+        self,
+        selector: str | None,
+        *,
+        namespace: str,
+        cpu: Amount = None,
+        memory: Amount = None,
+        mode: str = "one",
+        value: float | None = None,
+        duration: Duration = "10m",
+        image: str | None = None,
+        container: str | None = None,
+        within: Duration = 60,
+    ) -> Fault:
+        """Burn CPU and hold memory inside the chosen pods, next to one of their containers.
+
+        Args:
+            selector: the pods, e.g. ``"app=web"``.
+            namespace: where they are.
+            cpu: CPU to burn: ``"500m"``, ``1``, ``"2"``, or ``"limit"`` (the container's CPU
+                limit); capped at the container's CPU limit.
+            memory: memory to hold: ``"256Mi"``, bytes, or ``"limit"`` (the container's memory
+                limit, which means OOM kills).
+            mode: how many of the matching pods (``one``, ``all``, ``fixed``...).
+            value: the number or percent for the modes that need one.
+            duration: stress-ng stops by itself after this long, even if never reverted.
+            image: the toolbox image (default: ``--chaos-toolbox-image``).
+            container: the container to stress next to (default: the pod's first).
+            within: how long the stress may take to start on a real node.
+
+        ``fault.details`` says what was applied: ``cpu_millicores``, ``memory_bytes``,
+        ``limited_by`` and ``oom_expected`` (of the first pod; ``pods`` has each pod's).
+        """
+        ctx = self._ctx
+        check_stress_pods(
+            selector,
+            namespace=namespace,
+            cpu=cpu,
+            memory=memory,
+            mode=mode,
+            value=value,
+            duration=duration,
+            image=image,
+            container=container,
+        )
+        cpu_amount, memory_amount = check_amounts(cpu, memory)
+        timeout = check_timeout(duration)
+        wait = as_seconds(within, name="within")
+        toolbox = image or ctx.toolbox_image
+        ctx.safety.check_namespace(namespace)
+        chosen, matching = choose_pods(ctx, selector, namespace, mode, value)
+        plans = {}
+        for pod in chosen:
+            target = first_container(pod, container)
+            where = f"container {target['name']} of pod {namespace}/{pod['metadata']['name']}"
+            cpu_limit, memory_limit = container_limits(target)
+            plans[pod["metadata"]["name"]] = plan_stress(
+                cpu_amount,
+                memory_amount,
+                cpu_limit=cpu_limit,
+                memory_limit=memory_limit,
+                where=where,
+            )
+        injections = [
+            new_injection(
+                ctx,
+                pod,
+                kind="stress.pods",
+                effect="stress",
+                script_for=functools.partial(
+                    _stress_argv, plans[pod["metadata"]["name"]].args(timeout)
+                ),
+                container=container,
+                image=toolbox,
+                capabilities=(),
+                run_as_user=NOBODY,
+                extra={"plan": plans[pod["metadata"]["name"]].details(), "timeout": timeout},
+            )
+            for pod in chosen
+        ]
+        first = plans[chosen[0]["metadata"]["name"]]
+        plan = (
+            f"stress {len(chosen)} of {matching} pod(s) matching {selector!r} in {namespace} "
+            f"with {first.describe()} for {format_seconds(timeout)}: "
+            f"{', '.join(i.ref for i in injections)}"
+        )
+        ctx.plan("stress.pods", plan)
+        kind = "stress.pods"
+        records: list[UndoRecord] = []
+        with injecting(ctx, kind, records):
+            inject_all(ctx, kind, injections, records)
+            ctx.timeline.add("inject", f"{kind}: {plan}", targets=[i.ref for i in injections])
+            await_all(ctx, kind, injections, done=started, within=wait)
+            for each in injections:
+                _check_started(kind, each)
+        details = {
+            **first.details(),
+            "duration_seconds": timeout,
+            "pods": {i.ref: plans[i.pod["metadata"]["name"]].details() for i in injections},
+            "containers": {i.ref: i.inject_container for i in injections},
+            "states": outcomes(injections),
+            "effect": API_ONLY if all(i.fake_node for i in injections) else "stress-ng running",
+        }
+        for note in [*first.notes, *first.limited_by.values()]:
+            ctx.timeline.add("inject", f"{kind}: {note}")
+        fault = Fault(ctx, kind, tuple(i.ref for i in injections), records, details=details)
+        return ctx.done(fault)
+
+    def nodes(
+        self,
+        *,
+        selector: str | None = None,
+        name: str | Sequence[str] | None = None,
+        cpu: Amount = None,
+        memory: Amount = None,
+        count: int = 1,
+        namespace: str = "default",
+        duration: Duration = "10m",
+        image: str | None = None,
+        within: Duration = 60,
+    ) -> Fault:
+        """Burn CPU and hold memory on count distinct nodes, with one pinned pod per node.
+
+        Args:
+            selector: a node label selector (None: every node).
+            name: a node name or a list of them (with selector, both must hold).
+            cpu: CPU to burn (``"2"``, ``"500m"``, ``"limit"`` = the node's allocatable CPU);
+                capped at the node's allocatable CPU.
+            memory: memory to hold (``"1Gi"``; ``"limit"`` = the node's allocatable memory).
+            count: how many distinct nodes (chosen at random, seeded).
+            namespace: where the stress pods are created.
+            duration: the pods end by themselves after this long (activeDeadlineSeconds and
+                stress-ng's timeout).
+            image: the toolbox image (default: ``--chaos-toolbox-image``).
+            within: how long the pods may take to start running.
+        """
+        ctx = self._ctx
+        check_stress_nodes(
+            selector=selector,
+            name=name,
+            cpu=cpu,
+            memory=memory,
+            count=count,
+            namespace=namespace,
+            duration=duration,
+            image=image,
+        )
+        cpu_amount, memory_amount = check_amounts(cpu, memory)
+        timeout = check_timeout(duration)
+        wait = as_seconds(within, name="within")
+        toolbox = image or ctx.toolbox_image
+        ctx.safety.check_namespace(namespace)
+        listing = ctx.kube.list_raw(ctx.kube.core.list_node)
+        chosen, matching = choose_nodes(
+            listing.get("items", []),
+            names=node_names(name),
+            selector=selector,
+            count=count,
+            rng=ctx.rng,
+        )
+        what = f"nodes matching {selector!r}" if selector else "nodes"
+        ctx.safety.check_blast_radius(len(chosen), matching, what)
+        pods = []
+        for node in chosen:
+            node_name = str(node["metadata"]["name"])
+            cpu_limit, memory_limit = node_capacity(node)
+            stress = plan_stress(
+                cpu_amount,
+                memory_amount,
+                cpu_limit=cpu_limit,
+                memory_limit=memory_limit,
+                where=f"node {node_name} (allocatable)",
+            )
+            tag = ctx.ledger.new_id()
+            pod_name = f"pytest-chaos-stress-{tag}"
+            manifest = node_stress_pod(
+                pod_name,
+                tag,
+                node=node_name,
+                image=toolbox,
+                args=stress.args(timeout),
+                timeout_seconds=timeout,
+            )
+            pods.append((node, stress, tag, manifest))
+        plan = (
+            f"stress {len(chosen)} of {matching} node(s) with {pods[0][1].describe()} for "
+            f"{format_seconds(timeout)}: "
+            + ", ".join(
+                f"{n['metadata']['name']} (pod {namespace}/{m['metadata']['name']})"
+                for n, _, _, m in pods
+            )
+        )
+        ctx.plan("stress.nodes", plan)
+        kind = "stress.nodes"
+        records: list[UndoRecord] = []
+        with injecting(ctx, kind, records):
+            for node, _plan, tag, manifest in pods:
+                records.append(
+                    ctx.record(
+                        kind,
+                        kind="Pod",
+                        namespace=namespace,
+                        name=manifest["metadata"]["name"],
+                        uid=None,
+                        undo=NODE_POD_UNDO,
+                        payload={"tag": tag, "node": node["metadata"]["name"]},
+                    )
+                )
+                _create_pod(ctx.kube, namespace, manifest)
+            targets = tuple(f"{namespace}/{m['metadata']['name']}" for _, _, _, m in pods)
+            ctx.timeline.add("inject", f"{kind}: {plan}", targets=list(targets))
+            _await_running(ctx.kube, namespace, [m for _, _, _, m in pods], wait)
+        details = {
+            **pods[0][1].details(),
+            "duration_seconds": timeout,
+            "nodes": {
+                str(n["metadata"]["name"]): {"pod": m["metadata"]["name"], **s.details()}
+                for n, s, _, m in pods
+            },
+            "effect": API_ONLY if all(is_fake_node(n) for n in chosen) else "stress-ng running",
+        }
+        return ctx.done(Fault(ctx, kind, targets, records, details=details))
+
+
+def _stress_argv(args: list[str], tag: str) -> list[str]:
+    return scripts.stress_command(tag, args)
+
+
+def _check_started(kind: str, injection: Injection) -> None:
+    state = injection.state
+    if state is None or state.state == "running":
+        return
+    raise InjectError(
+        f"{kind}: stress container {injection.inject_container} in pod {injection.ref} did not "
+        f"keep running: {state}"
+    )
+
+
+def _create_pod(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    body: Any = manifest
+    try:
+        call(kube.core.create_namespaced_pod, namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        # A retried create whose first attempt was applied but not answered: ours if tagged.
+        existing = kube.serialize(
+            call(kube.core.read_namespaced_pod, manifest["metadata"]["name"], namespace)
+        )
+        tag = manifest["metadata"]["labels"][FAULT_LABEL]
+        if (existing["metadata"].get("labels") or {}).get(FAULT_LABEL) != tag:
+            raise
+
+
+def _pod_started(pod: Mapping[str, Any]) -> bool | None:
+    """True when running, False when it cannot run, None while it gets there."""
+    status = pod.get("status") or {}
+    phase = status.get("phase")
+    if phase == "Running":
+        return True
+    if phase in ("Failed", "Succeeded"):
+        return False
+    for container in status.get("containerStatuses") or []:
+        reason = ((container.get("state") or {}).get("waiting") or {}).get("reason")
+        if reason in START_FAILURES:
+            return False
+    return None
+
+
+def _await_running(
+    kube: Kube, namespace: str, manifests: Sequence[Mapping[str, Any]], within: float
+) -> None:
+    from pytest_chaos.kube.watching import wait_until
+
+    names = {m["metadata"]["name"] for m in manifests}
+    seen: dict[str, dict[str, Any]] = {}
+
+    def check(pods: list[Any]) -> bool:
+        seen.clear()
+        seen.update(
+            {
+                p["metadata"]["name"]: p
+                for p in map(kube.serialize, pods)
+                if p["metadata"]["name"] in names
+            }
+        )
+        states = [_pod_started(seen[n]) if n in seen else None for n in names]
+        return all(s is not None for s in states)
+
+    try:
+        wait_until(
+            functools.partial(kube.core.list_namespaced_pod, namespace),
+            check,
+            within=within,
+            what=f"stress pods {', '.join(sorted(names))} to run",
+            label_selector=f"{MANAGED_BY_LABEL}={MANAGED_BY}",
+        )
+    except WaitTimeout as exc:
+        raise InjectError(f"stress.nodes: {exc}") from None
+    failed = sorted(n for n in names if n in seen and _pod_started(seen[n]) is False)
+    if failed:
+        raise InjectError(
+            f"stress.nodes: pod(s) {', '.join(failed)} cannot run: "
+            + "; ".join(str((seen[n].get("status") or {}).get("containerStatuses")) for n in failed)
+        )
+
+
+@reverter(NODE_POD_UNDO)
+def delete_stress_pod(kube: Kube, record: UndoRecord) -> str:
+    """Delete a node stress pod if it is still ours (uid-checked), and wait until it is gone."""
+    from kubernetes.client.exceptions import ApiException
+
+    from pytest_chaos.kube.watching import wait_until
+
+    namespace = str(record.namespace)
+    try:
+        found = kube.serialize(call(kube.core.read_namespaced_pod, record.name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return "already reverted"
+        raise
+    meta = found["metadata"]
+    if (meta.get("labels") or {}).get(FAULT_LABEL) != record.payload.get("tag"):
+        raise DriftError(
+            f"{record.target} is not the stress pod this fault created (another object took its "
+            f"name); left as it is (record {record.id})"
+        )
+    uid = meta["uid"]
+    body: Any = {"preconditions": {"uid": uid}}
+    try:
+        call(kube.core.delete_namespaced_pod, record.name, namespace, body=body)
+    except ApiException as exc:
+        if exc.status not in (404, 409):
+            raise
+    try:
+        wait_until(
+            functools.partial(kube.core.list_namespaced_pod, namespace),
+            lambda pods: all(p.metadata.uid != uid for p in pods),
+            within=DELETE_WITHIN,
+            what=f"stress pod {record.target} to be gone",
+            field_selector=f"metadata.name={record.name}",
+        )
+    except WaitTimeout as exc:
+        raise RevertError(f"{record.target}: {exc} (record {record.id})") from None
+    return "reverted"

@@ -1,0 +1,454 @@
+"""The shell scripts that ephemeral containers run to inject and undo network and stress faults.
+
+Pure: each function returns the text of a POSIX ``sh`` script (or an argv), built from checked
+values only, so the same record always gives the same script and no user text ever reaches a
+shell unquoted. The scripts need what the toolbox image has: ``sh``, ``iptables``/``ip6tables``,
+``ss`` and ``tc`` (iproute2), ``stress-ng``, ``pgrep``/``pkill`` (procps), ``sed``, ``grep``.
+
+Conventions shared by every script:
+
+* It prints what it does, and on success writes one summary line to the container's termination
+  message (``/dev/termination-log``, overridable with ``$PYTEST_CHAOS_REPORT`` for tests), so
+  the plugin reads the outcome from the pod's status: no ``exec``, no log access needed.
+* It exits 0 on success; a failure exits non-zero and the container's
+  ``terminationMessagePolicy: FallbackToLogsOnError`` puts the last log lines in the status.
+* Undo scripts are idempotent: undoing what is already undone exits 0.
+
+Network faults live in the pod's network namespace (rules, qdiscs) and stay there after the
+injecting container exits; a dedicated iptables chain per fault, ``PYTEST-CHAOS-<tag>``, holds
+every rule, so undo removes exactly those rules and nothing else.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: Prefix of the iptables chain of a fault; with a 12-character tag, 25 of the 28 allowed.
+CHAIN_PREFIX = "PYTEST-CHAOS-"
+#: iptables refuses chain names longer than this (XT_EXTENSION_MAXNAMELEN - 1).
+MAX_CHAIN = 28
+#: The stress process's marker in its command line: ``pytest-chaos-stress-<tag>``.
+STRESS_MARKER_PREFIX = "pytest-chaos-stress-"
+#: A line the latency script reports when the node's kernel has no netem qdisc.
+NETEM_UNAVAILABLE = "NETEM-UNAVAILABLE"
+#: Exit code of the latency script when netem is missing (the verb turns it into a skip).
+NETEM_UNAVAILABLE_EXIT = 3
+#: Protocols a port rule can name (iptables ``-p``).
+PROTOCOLS = ("tcp", "udp", "sctp")
+
+_TAG = re.compile(r"^[0-9a-f]{4,15}$")
+
+_PRELUDE = """\
+set -u
+report() {
+  echo "pytest-chaos: $1"
+  echo "$1" > "${PYTEST_CHAOS_REPORT:-/dev/termination-log}" 2>/dev/null || true
+}
+fail() {
+  echo "pytest-chaos: $1" >&2
+  exit 1
+}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """What a network fault is about: addresses (a CIDR) and, optionally, ports.
+
+    Attributes:
+        cidr: ``10.96.0.10/32``, ``10.244.0.0/16``, ``fd00::1/128``.
+        ports: ``(protocol, port)`` pairs, e.g. ``(("tcp", 4222),)``; empty = every port and
+            protocol.
+    """
+
+    cidr: str
+    ports: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        network = ipaddress.ip_network(self.cidr, strict=False)
+        object.__setattr__(self, "cidr", str(network))
+        for protocol, port in self.ports:
+            if protocol not in PROTOCOLS or not 1 <= int(port) <= 65535:
+                raise ValueError(f"bad port {protocol}/{port} for {self.cidr}")
+
+    @property
+    def version(self) -> int:
+        """4 or 6."""
+        return ipaddress.ip_network(self.cidr).version
+
+    @property
+    def address(self) -> str:
+        """The address alone when the CIDR is one host (``10.0.0.1``), else the CIDR."""
+        network = ipaddress.ip_network(self.cidr)
+        host_bits = 32 if network.version == 4 else 128
+        return str(network.network_address) if network.prefixlen == host_bits else self.cidr
+
+
+def check_tag(tag: str) -> str:
+    """A fault's tag: lowercase hex, 4 to 15 characters (names chains, containers, markers)."""
+    if not isinstance(tag, str) or not _TAG.match(tag):
+        raise ValueError(f"tag={tag!r} must be 4 to 15 lowercase hex digits")
+    return tag
+
+
+def chain_name(tag: str) -> str:
+    """The iptables chain of a fault: ``PYTEST-CHAOS-<tag>`` (at most 28 characters)."""
+    name = CHAIN_PREFIX + check_tag(tag)
+    assert len(name) <= MAX_CHAIN
+    return name
+
+
+def qdisc_handle(tag: str) -> str:
+    """The netem qdisc's handle for a fault, e.g. ``7a3c:`` (a 16-bit major, never 0/ffff)."""
+    major = int(check_tag(tag)[:4], 16) % 0xFFFE + 1
+    return f"{major:x}:"
+
+
+def stress_marker(tag: str) -> str:
+    """The word in the stress process's command line that undo looks for."""
+    return STRESS_MARKER_PREFIX + check_tag(tag)
+
+
+def _tool(version: int) -> str:
+    return "iptables" if version == 4 else "ip6tables"
+
+
+def _versions(peers: Sequence[Peer]) -> list[int]:
+    return sorted({p.version for p in peers}) or [4]
+
+
+def cut_rules(tag: str, peers: Sequence[Peer]) -> list[str]:
+    """The iptables commands that fill a cut's chain (one REJECT per peer, port and direction).
+
+    Outgoing packets to a peer (``-d``, destination port) and incoming packets from it (``-s``,
+    source port: the replies of our connections) are rejected; TCP with a reset, so both ends
+    learn at once, anything else with ICMP port-unreachable. TCP resets themselves pass, so the
+    reset the pod's own REJECT sends reaches the pod's socket (a refused connect, not a hang).
+    """
+    chain = chain_name(tag)
+    # Our own resets must pass: REJECT in OUTPUT sends the RST to the local socket through
+    # OUTPUT and INPUT again, where the source rules below would swallow it.
+    rules = [
+        f"{_tool(v)} -w -A {chain} -p tcp --tcp-flags RST RST -j RETURN" for v in _versions(peers)
+    ]
+    for peer in peers:
+        tool = _tool(peer.version)
+        head = f"{tool} -w -A {chain}"
+        for to, frm in (("-d", "--dport"), ("-s", "--sport")):
+            if not peer.ports:
+                rules.append(f"{head} {to} {peer.cidr} -p tcp -j REJECT --reject-with tcp-reset")
+                rules.append(f"{head} {to} {peer.cidr} -j REJECT")
+                continue
+            for protocol, port in peer.ports:
+                target = "REJECT --reject-with tcp-reset" if protocol == "tcp" else "REJECT"
+                rules.append(f"{head} {to} {peer.cidr} -p {protocol} {frm} {port} -j {target}")
+    return rules
+
+
+def loss_rules(tag: str, percent: float, peers: Sequence[Peer]) -> list[str]:
+    """The iptables commands that drop percent of the pod's outgoing packets (to peers, or all).
+
+    ``-m statistic --mode random`` needs no netem. Without peers, loopback traffic is spared
+    (the pod talking to itself is not the network).
+    """
+    chain = chain_name(tag)
+    probability = f"{percent / 100:.5f}"
+    drop = f"-m statistic --mode random --probability {probability} -j DROP"
+    if not peers:
+        return [f"iptables -w -A {chain} -o lo -j RETURN", f"iptables -w -A {chain} {drop}"]
+    rules: list[str] = []
+    for peer in peers:
+        head = f"{_tool(peer.version)} -w -A {chain} -d {peer.cidr}"
+        if not peer.ports:
+            rules.append(f"{head} {drop}")
+        for protocol, port in peer.ports:
+            rules.append(f"{head} -p {protocol} --dport {port} {drop}")
+    return rules
+
+
+def _chain_setup(chain: str, versions: Sequence[int]) -> str:
+    lines = []
+    for version in versions:
+        tool = _tool(version)
+        lines.append(
+            f"{tool} -w -N {chain} 2>/dev/null || {tool} -w -F {chain} || "
+            f'fail "cannot create chain {chain} with {tool} (the container needs NET_ADMIN)"'
+        )
+    return "\n".join(lines)
+
+
+def _chain_hooks(chain: str, versions: Sequence[int], hooks: Sequence[str]) -> str:
+    lines = [
+        f"{_tool(version)} -w -C {hook} -j {chain} 2>/dev/null || "
+        f"{_tool(version)} -w -I {hook} 1 -j {chain} || "
+        f'fail "cannot jump from {hook} to {chain}"'
+        for version in versions
+        for hook in hooks
+    ]
+    return "\n".join(lines)
+
+
+def _guarded(rules: Sequence[str]) -> str:
+    return "\n".join(f'{rule} || fail "rule refused: {rule}"' for rule in rules)
+
+
+def _ss_filter(peer: Peer, port: int | None) -> str:
+    address = peer.address
+    if peer.version == 6:
+        address = f"[{address}]" if "/" not in address else address
+    text = f"dst {address}"
+    return f"{text} dport = :{port}" if port is not None else text
+
+
+def cut_script(tag: str, peers: Sequence[Peer]) -> str:
+    """Reject traffic with peers from now on, then close the connections already open.
+
+    Rules go into the fault's chain, jumped to from OUTPUT and INPUT; ``ss -K`` then destroys
+    the pod's sockets to each peer (kernel ``INET_DIAG_DESTROY``), so a client holding one
+    long-lived connection (NATS, keep-alive HTTP) notices now, not at its next timeout. The
+    report says how many connections were closed and how many are left (``left`` > 0 means the
+    kernel cannot destroy sockets; the rules still reset them at their next packet).
+    """
+    if not peers:
+        raise ValueError("a cut needs at least one peer")
+    chain = chain_name(tag)
+    versions = _versions(peers)
+    rules = cut_rules(tag, peers)
+    closing = []
+    for peer in peers:
+        tcp_ports = sorted({port for protocol, port in peer.ports if protocol == "tcp"})
+        if peer.ports and not tcp_ports:
+            continue  # nothing connection-oriented to close
+        each_port: list[int | None] = [*tcp_ports] or [None]
+        for port in each_port:
+            where = _ss_filter(peer, port)
+            closing.append(
+                f"closed=$((closed + $(ss -HK -t {where} 2>/dev/null | wc -l)))\n"
+                f"left=$((left + $(ss -Ht state established {where} 2>/dev/null | wc -l)))"
+            )
+    summary = f"cut {chain}: {len(rules)} rules; closed=$closed left=$left"
+    return "\n".join(
+        [
+            _PRELUDE,
+            _chain_setup(chain, versions),
+            _guarded(rules),
+            _chain_hooks(chain, versions, ("OUTPUT", "INPUT")),
+            "closed=0",
+            "left=0",
+            *closing,
+            f'report "{summary}"',
+            "exit 0",
+            "",
+        ]
+    )
+
+
+def loss_script(tag: str, percent: float, peers: Sequence[Peer]) -> str:
+    """Drop percent of the pod's outgoing packets (to peers, or to everything but loopback)."""
+    if not 0 < percent <= 100:
+        raise ValueError(f"percent={percent!r} must be in (0, 100]")
+    chain = chain_name(tag)
+    versions = _versions(peers)
+    rules = loss_rules(tag, percent, peers)
+    return "\n".join(
+        [
+            _PRELUDE,
+            _chain_setup(chain, versions),
+            _guarded(rules),
+            _chain_hooks(chain, versions, ("OUTPUT",)),
+            f'report "loss {chain}: {len(rules)} rules; {percent:g}% of packets dropped"',
+            "exit 0",
+            "",
+        ]
+    )
+
+
+def iptables_undo_script(tag: str) -> str:
+    """Remove the fault's jumps and chain (IPv4 and IPv6); exit 0 when already gone."""
+    chain = chain_name(tag)
+    lines = [_PRELUDE, "removed=0"]
+    for tool in ("iptables", "ip6tables"):
+        lines += [
+            f"if command -v {tool} >/dev/null 2>&1; then",
+            "  for hook in OUTPUT INPUT; do",
+            f'    while {tool} -w -D "$hook" -j {chain} 2>/dev/null; do :; done',
+            "  done",
+            f"  if {tool} -w -n -L {chain} >/dev/null 2>&1; then",
+            f'    {tool} -w -F {chain} || fail "cannot flush {chain} ({tool})"',
+            f'    {tool} -w -X {chain} || fail "cannot delete {chain} ({tool})"',
+            "    removed=$((removed + 1))",
+            "  fi",
+            "fi",
+        ]
+    lines += [
+        f'if [ "$removed" -gt 0 ]; then report "removed {chain}"; '
+        f'else report "{chain} was already gone"; fi',
+        "exit 0",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _milliseconds(value: float) -> str:
+    return f"{value:g}ms"
+
+
+def latency_script(tag: str, delay_ms: float, jitter_ms: float = 0) -> str:
+    """Delay every packet the pod sends with a netem qdisc on its default-route interface.
+
+    Where the node's kernel has no ``sch_netem``, tc fails ("Specified qdisc kind is unknown",
+    or "RTNETLINK answers: No such file or directory" on older iproute2); the script then
+    reports ``NETEM-UNAVAILABLE`` and exits 3, which the verb turns into a skip.
+    """
+    if delay_ms <= 0 or jitter_ms < 0:
+        raise ValueError("delay must be > 0 and jitter >= 0")
+    handle = qdisc_handle(tag)
+    netem = f"netem delay {_milliseconds(delay_ms)}"
+    if jitter_ms:
+        netem += f" {_milliseconds(jitter_ms)}"
+    return "\n".join(
+        [
+            _PRELUDE,
+            "dev=$(ip -o route show default 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'"
+            " | head -n 1)",
+            "dev=${dev:-eth0}",
+            f'out=$(tc qdisc add dev "$dev" root handle {handle} {netem} 2>&1) || {{',
+            '  case "$out" in',
+            '    *"kind is unknown"*|*"No such file or directory"*|*"nknown qdisc"*)',
+            f'      report "{NETEM_UNAVAILABLE}: $out"',
+            f"      exit {NETEM_UNAVAILABLE_EXIT}",
+            "      ;;",
+            "  esac",
+            '  fail "tc refused the netem qdisc on $dev: $out"',
+            "}",
+            f'report "latency {handle} on $dev: {netem}"',
+            "exit 0",
+            "",
+        ]
+    )
+
+
+def latency_undo_script(tag: str) -> str:
+    """Remove the fault's netem qdisc from whichever interface has it; exit 0 when gone."""
+    handle = qdisc_handle(tag)
+    return "\n".join(
+        [
+            _PRELUDE,
+            "removed=",
+            "for dev in $(ls /sys/class/net); do",
+            f'  if tc qdisc show dev "$dev" root 2>/dev/null | grep -q "netem {handle} "; then',
+            '    tc qdisc del dev "$dev" root || fail "cannot remove the netem qdisc from $dev"',
+            '    removed="$removed $dev"',
+            "  fi",
+            "done",
+            f'if [ -n "$removed" ]; then report "removed netem {handle} from$removed"; '
+            f'else report "netem {handle} was already gone"; fi',
+            "exit 0",
+            "",
+        ]
+    )
+
+
+def stress_ng_args(
+    *,
+    cpu_workers: int,
+    cpu_load: int,
+    memory_bytes: int,
+    timeout_seconds: int,
+) -> list[str]:
+    """stress-ng's arguments: CPU workers at a load percent, one worker holding memory.
+
+    ``--vm-hang 0`` makes the memory worker map and touch its bytes once, then hold them
+    without burning CPU; ``--timeout`` ends the stress by itself even if nobody undoes it.
+    """
+    if timeout_seconds < 1:
+        raise ValueError("timeout_seconds must be >= 1")
+    args = ["stress-ng"]
+    if cpu_workers:
+        if not 1 <= cpu_load <= 100:
+            raise ValueError("cpu_load must be 1..100")
+        args += ["--cpu", str(cpu_workers), "--cpu-load", str(cpu_load)]
+    if memory_bytes:
+        args += ["--vm", "1", "--vm-bytes", f"{memory_bytes}", "--vm-hang", "0"]
+    if len(args) == 1:
+        raise ValueError("nothing to stress: give CPU workers or memory bytes")
+    return [*args, "--timeout", f"{timeout_seconds}s", "--metrics-brief"]
+
+
+def stress_command(tag: str, args: Sequence[str]) -> list[str]:
+    """The injecting container's argv: a shell named after the marker runs stress-ng.
+
+    stress-ng renames its workers (``stress-ng-cpu [run]``), so the marker rides on the parent
+    shell (``sh -c SCRIPT pytest-chaos-stress-<tag>`` sets its ``$0``); undo kills that shell's
+    whole process tree. The shell forwards SIGTERM to stress-ng and reaps it.
+    """
+    quoted = " ".join(shlex.quote(a) for a in args)
+    script = "\n".join(
+        [
+            _PRELUDE,
+            f'echo "pytest-chaos: stress {check_tag(tag)}: {quoted}"',
+            f"{quoted} &",
+            "child=$!",
+            "trap 'kill -TERM \"$child\" 2>/dev/null' TERM INT",
+            'wait "$child"',
+            "rc=$?",
+            # A trapped signal interrupts the first wait; the second reaps stress-ng.
+            'wait "$child" 2>/dev/null && rc=$?',
+            f'report "stress {tag} ended (exit $rc)"',
+            'exit "$rc"',
+            "",
+        ]
+    )
+    return ["sh", "-c", script, stress_marker(tag)]
+
+
+def stress_undo_script(tag: str) -> str:
+    """Stop the fault's stress processes (found by marker, in the shared PID namespace).
+
+    The pattern is written ``pytest-chaos-stres[s]-<tag>`` so that this script's own command
+    line never matches it. Every process of each marked tree gets SIGTERM, then SIGKILL after
+    5 s; exits 0 whether or not anything was still running.
+    """
+    marker = stress_marker(tag)
+    pattern = marker.replace("stress-", "stres[s]-", 1)
+    return "\n".join(
+        [
+            _PRELUDE,
+            "tree() {",
+            '  for c in $(pgrep -P "$1"); do tree "$c"; done',
+            '  echo "$1"',
+            "}",
+            "alive() {",
+            '  [ -e "/proc/$1" ] && ! grep -q \'^State:[[:space:]]*Z\' "/proc/$1/status"'
+            " 2>/dev/null",
+            "}",
+            "pids=",
+            f'for p in $(pgrep -f \'{pattern}\'); do pids="$pids $(tree "$p")"; done',
+            'if [ -z "$pids" ]; then',
+            f'  report "stress {tag}: nothing running"',
+            "  exit 0",
+            "fi",
+            "kill -TERM $pids 2>/dev/null",
+            "i=0",
+            "while [ $i -lt 50 ]; do",
+            "  left=",
+            '  for p in $pids; do alive "$p" && left="$left $p"; done',
+            '  [ -z "$left" ] && break',
+            "  sleep 0.1",
+            "  i=$((i + 1))",
+            "done",
+            'if [ -n "$left" ]; then kill -KILL $left 2>/dev/null; fi',
+            f'report "stress {tag}: stopped$pids"',
+            "exit 0",
+            "",
+        ]
+    )
+
+
+def shell(script: str) -> list[str]:
+    """The argv that runs a script: ``["sh", "-c", script]``."""
+    return ["sh", "-c", script]
