@@ -26,6 +26,22 @@ def _cluster_build(args: argparse.Namespace) -> int:
             )
             continue
         binaries.build(component, force=args.force, progress=_say)
+    return _build_images(force=args.force)
+
+
+def _build_images(*, force: bool) -> int:
+    """The real node's images, when this host has what the toolbox image is made of."""
+    from pytest_chaos.cluster import images
+
+    missing = [c for c in images.TOOLBOX_COMMANDS if images.find_command(c) is None]
+    if missing:
+        _say(
+            f"real-node images: skipped, this host lacks {', '.join(missing)} "
+            f"(apt-get install -y {' '.join(images.TOOLBOX_PACKAGES)})"
+        )
+        return 0
+    built = images.build(force=force, progress=_say)
+    _say(f"real-node images: cached in {built.directory}")
     return 0
 
 
@@ -43,6 +59,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         progress=_say,
         timeout=args.timeout,
         pod_ready_delay=delay,
+        real_node="yes" if args.real_node else "no",
     )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
@@ -191,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="0",
         help="how long pods on the fake nodes take to become Ready, like a real "
         "container starting (e.g. 2s; default: at once)",
+    )
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="add a real node (containerd, kubelet, kube-proxy) where pods really run; "
+        "fails listing what this host lacks",
     )
     up.set_defaults(func=_cluster_up)
 

@@ -146,6 +146,30 @@ def steady(request: pytest.FixtureRequest) -> Iterator[Steady]:
     probes.close()
 
 
+@pytest.fixture(scope="session")
+def real_node(kube: Kube, chaos_cluster: ClusterHandle, request: pytest.FixtureRequest) -> str:
+    """The name of a Ready real node, where pods really run; skips the test when there is none.
+
+    On the local cluster that is the node ``chaos_local_real_node`` adds; on an existing
+    cluster, any Ready node that is not a kwok fake.
+    """
+    from pytest_chaos.cluster.realnode import real_node_names
+
+    names = real_node_names(kube)
+    if names:
+        return names[0]
+    if chaos_cluster.real_node_missing:
+        reason = "this host cannot run a real node: " + "; ".join(chaos_cluster.real_node_missing)
+    elif chaos_cluster.provider == "local":
+        reason = (
+            "the local cluster runs without a real node: set chaos_local_real_node = auto (or "
+            "--chaos-local-real-node=auto), or start it with `pytest-chaos cluster up --real-node`"
+        )
+    else:
+        reason = "the cluster has no Ready node that runs containers (only kwok fakes)"
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def chaos_namespace(
     kube: Kube, chaos_session: ChaosSession, request: pytest.FixtureRequest

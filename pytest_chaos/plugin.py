@@ -110,6 +110,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_TestCollector(config), "chaos-test-collector")
     for line in marker_lines():
         config.addinivalue_line("markers", line)
+    config.addinivalue_line(
+        "markers",
+        "real_node: needs a real node where pods really run (the local cluster's, with "
+        "chaos_local_real_node = auto); skipped with the reason when there is none",
+    )
     try:
         settings = resolve(config)
     except ChaosConfigError as exc:
@@ -183,6 +188,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if uses_chaos(item) and not item.get_closest_marker("chaos"):
             item.add_marker(pytest.mark.chaos)
+        if item.get_closest_marker("real_node"):
+            fixturenames = getattr(item, "fixturenames", None)
+            if fixturenames is not None and "real_node" not in fixturenames:
+                fixturenames.insert(0, "real_node")  # skip before anything is set up
         if fault_markers(item) or item.get_closest_marker("steady_state"):
             # The wrappers below need these fixtures; request them like the test does.
             fixturenames = getattr(item, "fixturenames", None)

@@ -52,7 +52,7 @@ class Option:
 
 
 #: The toolbox image the local cluster's real node has imported (iptables, iproute2, stress-ng).
-DEFAULT_TOOLBOX_IMAGE = "localhost/pytest-chaos/toolbox:1"
+DEFAULT_TOOLBOX_IMAGE = "localhost/pytest-chaos/toolbox:1.0"
 
 #: Contexts chaos may touch without being told: local and throw-away test clusters.
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = (
@@ -93,6 +93,13 @@ OPTIONS: tuple[Option, ...] = (
         "how long pods on the embedded cluster's fake nodes take to "
         "become Ready, like a real container starting (e.g. 2s)",
         default="0",
+    ),
+    Option(
+        "local_real_node",
+        "add a real node (containerd, kubelet, kube-proxy) to the embedded cluster: yes, no, or "
+        "auto (when this host can run one; tests needing it skip with the reason otherwise)",
+        default="no",
+        choices=("yes", "no", "auto"),
     ),
     Option(
         "allow_namespace",
@@ -147,6 +154,7 @@ class Settings:
     local_name: str
     local_nodes: int
     local_pod_ready_delay: float = 0.0
+    local_real_node: Literal["yes", "no", "auto"] = "no"
     allow_namespaces: tuple[str, ...] = ()
     allow_contexts: tuple[str, ...] = ()
     dry_run: bool = False
@@ -272,6 +280,7 @@ def resolve(config: _ConfigLike) -> Settings:
         local_name=raw["local_name"][0] or "local",
         local_nodes=nodes,
         local_pod_ready_delay=_delay(raw["local_pod_ready_delay"]),
+        local_real_node=_real_node(raw["local_real_node"]),
         allow_namespaces=_as_list(raw["allow_namespace"][0]),
         allow_contexts=_as_list(raw["allow_context"][0]),
         dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),
@@ -282,6 +291,20 @@ def resolve(config: _ConfigLike) -> Settings:
         report=Path(raw["report"][0]) if raw["report"][0] else None,
         notify=_url(raw["notify"]),
         toolbox_image=raw["toolbox_image"][0] or DEFAULT_TOOLBOX_IMAGE,
+    )
+
+
+def _real_node(raw: tuple[str | None, str]) -> Literal["yes", "no", "auto"]:
+    value, source = raw
+    choice = (value or "no").lower()
+    if choice in ("yes", "true", "1"):
+        return "yes"
+    if choice in ("no", "false", "0"):
+        return "no"
+    if choice == "auto":
+        return "auto"
+    raise ChaosConfigError(
+        f"--chaos-local-real-node: {value!r} from {source} must be yes, no or auto"
     )
 
 

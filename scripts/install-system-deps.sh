@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages pytest-chaos needs, only when one is missing.
 # (Go, for building the local cluster's binaries, is handled by install-go.sh.)
+#
+# Two groups: what every run needs, and what the local cluster's real node needs (a container
+# runtime, CNI plugins, iptables, and the commands the toolbox image is made of). Without root
+# the real-node group is only reported: the real node needs root anyway, and its tests skip
+# with the reason.
 set -euo pipefail
 
 need=()
@@ -9,13 +14,27 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 command -v git >/dev/null || need+=(git)
 command -v make >/dev/null || need+=(make)
 
-if ((${#need[@]})); then
-  if [ "$(id -u)" != 0 ]; then
+real_node=()
+for pair in containerd:containerd runc:runc conntrack:conntrack iptables:iptables \
+  stress-ng:stress-ng pkill:procps ip:iproute2 curl:curl nsenter:util-linux killall:psmisc; do
+  command -v "${pair%%:*}" >/dev/null || real_node+=("${pair#*:}")
+done
+[ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || real_node+=(containernetworking-plugins)
+
+if [ "$(id -u)" != 0 ]; then
+  if ((${#need[@]})); then
     echo "missing Debian packages: ${need[*]} (run: sudo apt-get install ${need[*]})" >&2
     exit 1
   fi
-  echo "installing Debian packages: ${need[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  if ((${#real_node[@]})); then
+    echo "note: the local cluster's real node needs root and: ${real_node[*]}" >&2
+  fi
+  exit 0
 fi
 
+all=("${need[@]}" "${real_node[@]}")
+if ((${#all[@]})); then
+  echo "installing Debian packages: ${all[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${all[@]}"
+fi

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pytest_chaos.errors import ClusterError
 from pytest_chaos.settings import Settings, default_kubeconfig
@@ -23,6 +23,8 @@ class ClusterHandle:
     kubeconfig: Path
     context: str | None
     description: str
+    #: Why the local cluster has no real node although one was asked for (empty otherwise).
+    real_node_missing: tuple[str, ...] = ()
 
 
 class ClusterProvider(Protocol):
@@ -67,8 +69,14 @@ class LocalClusterProvider:
     other), while one started with ``pytest-chaos cluster up`` stays up.
     """
 
-    def __init__(self, name: str, nodes: int, pod_ready_delay: float = 0.0) -> None:
-        """Address the local cluster called name with nodes fake nodes."""
+    def __init__(
+        self,
+        name: str,
+        nodes: int,
+        pod_ready_delay: float = 0.0,
+        real_node: Literal["yes", "no", "auto"] = "no",
+    ) -> None:
+        """Address the local cluster called name with nodes fake nodes (and a real one?)."""
         import os
 
         from pytest_chaos.cluster.local import LocalCluster
@@ -77,12 +85,16 @@ class LocalClusterProvider:
         self.cluster = LocalCluster(name)
         self.nodes = nodes
         self.pod_ready_delay = pod_ready_delay
+        self.real_node = real_node
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
 
     def acquire(self) -> ClusterHandle:
         """Start the local cluster, or reuse the one already running."""
         result = self.cluster.up(
-            nodes=self.nodes, user=self.user, pod_ready_delay=self.pod_ready_delay
+            nodes=self.nodes,
+            user=self.user,
+            pod_ready_delay=self.pod_ready_delay,
+            real_node=self.real_node,
         )
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         return ClusterHandle(
@@ -90,6 +102,7 @@ class LocalClusterProvider:
             result.kubeconfig,
             result.context,
             f"local cluster {self.cluster.name!r} ({how}, {result.server})",
+            result.real_node_missing,
         )
 
     def release(self) -> None:
@@ -101,6 +114,9 @@ def provider_for(settings: Settings) -> ClusterProvider:
     """The provider the settings ask for."""
     if settings.cluster == "local":
         return LocalClusterProvider(
-            settings.local_name, settings.local_nodes, settings.local_pod_ready_delay
+            settings.local_name,
+            settings.local_nodes,
+            settings.local_pod_ready_delay,
+            settings.local_real_node,
         )
     return ExistingCluster(settings.kubeconfig, settings.context)

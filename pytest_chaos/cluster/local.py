@@ -21,13 +21,14 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import ClusterError, WaitTimeout
 
 Progress = Callable[[str], None]
+RealNodeWish = Literal["yes", "no", "auto"]
 
 DEFAULT_NAME = "local"
 DEFAULT_NODES = 3
@@ -39,6 +40,8 @@ POD_CIDR = "10.244.0.1/16"
 
 #: Start order; each later component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+#: The processes of the optional real node, started after the others.
+REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
 
 _STATE_FILE = "cluster.json"
 
@@ -84,6 +87,8 @@ class UpResult:
     reused: bool
     seconds: float
     notes: tuple[str, ...] = ()
+    #: Why the real node asked for with ``real_node="auto"`` does not run (empty: it runs).
+    real_node_missing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +127,12 @@ class _State:
     processes: list[ProcessRecord] = field(default_factory=list)
     ephemeral: bool = False
     pod_ready_delay: float = 0.0
+    #: Why a real node that was asked for could not run here (empty: it runs, or was not asked).
+    real_node_missing: list[str] = field(default_factory=list)
+
+    @property
+    def real_node(self) -> bool:
+        return any(p.component in REAL_NODE_COMPONENTS for p in self.processes)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -131,6 +142,7 @@ class _State:
             "processes": [p.to_json() for p in self.processes],
             "ephemeral": self.ephemeral,
             "pod_ready_delay": self.pod_ready_delay,
+            "real_node_missing": self.real_node_missing,
         }
 
     @classmethod
@@ -142,6 +154,7 @@ class _State:
             processes=[ProcessRecord.from_json(p) for p in data["processes"]],
             ephemeral=bool(data.get("ephemeral", False)),
             pod_ready_delay=float(data.get("pod_ready_delay", 0.0)),
+            real_node_missing=[str(m) for m in data.get("real_node_missing", [])],
         )
 
 
@@ -177,8 +190,14 @@ class LocalCluster:
         timeout: float = 120.0,
         user: str | None = None,
         pod_ready_delay: float = 0.0,
+        real_node: RealNodeWish = "no",
     ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy.
+
+        real_node: ``"yes"`` adds a real node (kubelet, containerd, kube-proxy) beside the fake
+        ones and fails when this host cannot run one, listing what it lacks; ``"auto"`` adds one
+        when the host can and otherwise records why not (the ``real_node`` fixture skips with
+        that reason); ``"no"`` runs fake nodes only. A running cluster gets its real node added.
 
         With user (a pytest session), the cluster is shared: the session attaches as a user and
         must :meth:`detach`; a cluster a session started is stopped when its last user leaves.
@@ -203,11 +222,18 @@ class LocalCluster:
                 if user is None and state.ephemeral:
                     state.ephemeral = False  # asked for by hand: keep it after the sessions
                     self._write_state(state)
+                if real_node != "no" and not state.real_node:
+                    self._add_real_node(state, real_node, say, deadline=started + timeout)
                 if user is not None:
                     self._attach(user)
                 server = self._server(state)
                 return UpResult(
-                    self.kubeconfig, self.context, server, True, time.monotonic() - started
+                    self.kubeconfig,
+                    self.context,
+                    server,
+                    True,
+                    time.monotonic() - started,
+                    real_node_missing=tuple(state.real_node_missing),
                 )
             notes = list(self._clean_stale(state, say))
             binaries_by_name = {
@@ -233,6 +259,7 @@ class LocalCluster:
                         notes,
                         say,
                         deadline=started + timeout,
+                        real_node=real_node,
                     )
                     break
                 except ClusterError as exc:
@@ -249,6 +276,7 @@ class LocalCluster:
                 False,
                 time.monotonic() - started,
                 tuple(notes),
+                tuple(fresh.real_node_missing),
             )
 
     def _start_with_free_ports(
@@ -262,6 +290,7 @@ class LocalCluster:
         say: Progress,
         *,
         deadline: float,
+        real_node: RealNodeWish = "no",
     ) -> _State:
         api_port, taken = processes.free_port(port)
         if taken:
@@ -285,10 +314,57 @@ class LocalCluster:
         )
         try:
             self._start(state, binaries_by_name, say, deadline=deadline)
+            if real_node != "no":
+                self._add_real_node(state, real_node, say, deadline=deadline)
         except BaseException:
             self._stop(state)
             raise
         return state
+
+    def _add_real_node(
+        self, state: _State, wish: RealNodeWish, say: Progress, *, deadline: float
+    ) -> None:
+        """Start the real node of a running cluster (or record why this host cannot run one)."""
+        from pytest_chaos.cluster.realnode import RealNode, missing_requirements
+
+        missing = missing_requirements()
+        holder = self._real_node_holder()
+        if holder is not None:
+            missing.append(
+                f"the real node of local cluster {holder!r} runs on this host (one per machine): "
+                f"`pytest-chaos cluster down --name {holder}` first"
+            )
+        if missing:
+            if wish == "yes":
+                raise ClusterError("this host cannot run a real node:\n  " + "\n  ".join(missing))
+            say("no real node: " + "; ".join(missing))
+            state.real_node_missing = missing
+            self._write_state(state)
+            return
+        records = RealNode(self.state_dir).start(
+            self.kubeconfig,
+            self.state_dir / "pki",
+            self._server(state),
+            say,
+            timeout=max(30.0, deadline - time.monotonic()),
+        )
+        state.processes.extend(records)
+        state.real_node_missing = []
+        self._write_state(state)
+
+    def _real_node_holder(self) -> str | None:
+        """Another local cluster of this machine whose real node runs, if any."""
+        for other in sorted(self.root.glob("*/" + _STATE_FILE)):
+            name = other.parent.name
+            if name == self.name:
+                continue
+            state = LocalCluster(name, root=self.root)._read_state()
+            if state is not None and any(
+                p.component in REAL_NODE_COMPONENTS and processes.is_running(p)
+                for p in state.processes
+            ):
+                return name
+        return None
 
     def detach(self, user: str) -> bool:
         """A session is done with the cluster; stop it if it is ephemeral and unused. True if so."""
@@ -373,7 +449,7 @@ class LocalCluster:
 
     def _healthy(self, state: _State) -> bool:
         return (
-            len(state.processes) == len(COMPONENTS)
+            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) == set(COMPONENTS)
             and all(processes.is_running(p) for p in state.processes)
             and self.kubeconfig.is_file()
             and self._readyz(state)
@@ -393,6 +469,7 @@ class LocalCluster:
             message = f"cleaning up {' and '.join(what)} in {self.state_dir}"
             say(message)
             yield message
+            self._remove_real_node(state, say)
             survivors = processes.terminate([*leftovers, *orphans])
             if survivors:
                 raise ClusterError(
@@ -401,12 +478,34 @@ class LocalCluster:
                 )
             shutil.rmtree(self.state_dir, ignore_errors=True)
 
+    def _remove_real_node(self, state: _State | None, say: Progress) -> None:
+        """Stop the real node first: its mounts, veths and chains must go before the state."""
+        from pytest_chaos.cluster.realnode import RealNode
+
+        records = (
+            [p for p in state.processes if p.component in REAL_NODE_COMPONENTS] if state else []
+        )
+        if not records and not (self.state_dir / "realnode").exists():
+            return
+        left = RealNode(self.state_dir).stop(records, say)
+        if left:
+            raise ClusterError(
+                f"the real node of {self.name!r} left things behind: {'; '.join(left)}"
+            )
+
     def _stop(self, state: _State | None) -> list[int]:
+        real_node_error: ClusterError | None = None
+        try:
+            self._remove_real_node(state, lambda _message: None)
+        except ClusterError as exc:
+            real_node_error = exc  # still stop the control plane; then say what was left
         pids = (
             [p.pid for p in reversed(state.processes) if processes.is_running(p)] if state else []
         )
         pids += [pid for pid in self._orphans(state) if pid not in pids]
         survivors = processes.terminate(pids)
+        if real_node_error is not None:
+            raise real_node_error
         if not survivors:
             shutil.rmtree(self.state_dir, ignore_errors=True)
         return survivors
@@ -469,6 +568,8 @@ class LocalCluster:
                 "--allow-privileged=true",
                 f"--kubelet-client-certificate={certs.admin_cert}",
                 f"--kubelet-client-key={certs.admin_key}",
+                # The real node's name does not resolve; logs and exec dial its address.
+                "--kubelet-preferred-address-types=InternalIP,Hostname",
                 # The aggregation layer's front-proxy settings; without them every component logs
                 # "missing content for CA bundle" errors.
                 f"--requestheader-client-ca-file={certs.ca_cert}",

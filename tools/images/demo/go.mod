@@ -1,0 +1,3 @@
+module pytest-chaos.dev/tools/images/demo
+
+go 1.22
