@@ -14,8 +14,11 @@ STAMP  := $(VENV)/.installed
 demo: deps
 	$(BIN)/pytest -m chaos examples/ -p no:cacheprovider
 
+# The solo tests start a real node of their own (one per machine): they run after the main
+# suite, whose session cluster is gone by then.
 test: deps lint type layers
-	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider
+	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider -m "not solo"
+	$(BIN)/pytest -p no:cacheprovider -m solo -rs
 
 deps: system-deps venv cluster-binaries
 

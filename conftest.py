@@ -28,6 +28,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cluster: needs a real Kubernetes API server")
+    config.addinivalue_line(
+        "markers", "solo: starts a real node of its own (one per machine); `make test` runs it last"
+    )
     # pytester points HOME at a temporary directory; keep the per-user binary cache and cluster
     # state where they are, so nested runs find the built binaries and the session's cluster.
     from pytest_chaos.cluster.binaries import cache_root
