@@ -128,12 +128,18 @@ def chaos_node_drain(
     concurrency: int = 10,
 ) -> None:
     """Drain nodes (cordon, evict honouring budgets) during the test (``chaos.nodes.drain``)."""
-    from pytest_chaos.faults.checks import check_count
+    from pytest_chaos.faults.nodes import check_drain_arguments
 
-    _node_targeting(name, selector, hosting, namespace)
-    check_count(count)
-    check_count(concurrency, argument="concurrency")
-    as_seconds(timeout, name="timeout")
+    check_drain_arguments(
+        name,
+        selector=selector,
+        hosting=hosting,
+        namespace=namespace,
+        count=count,
+        timeout=timeout,
+        delete_emptydir_data=delete_emptydir_data,
+        concurrency=concurrency,
+    )
 
 
 def chaos_node_taint(
@@ -148,11 +154,18 @@ def chaos_node_taint(
     count: int = 1,
 ) -> None:
     """Taint nodes during the test; exactly that taint is removed after (``chaos.nodes.taint``)."""
-    from pytest_chaos.faults.checks import check_count, check_taint
+    from pytest_chaos.faults.nodes import check_taint_arguments
 
-    check_taint(key, value, effect)
-    _node_targeting(name, selector, hosting, namespace)
-    check_count(count)
+    check_taint_arguments(
+        key,
+        name=name,
+        selector=selector,
+        hosting=hosting,
+        namespace=namespace,
+        value=value,
+        effect=effect,
+        count=count,
+    )
 
 
 def chaos_network_partition(
@@ -224,29 +237,6 @@ def chaos_stress_nodes(
         image=image,
     )
     as_seconds(within, name="within")
-
-
-def _node_targeting(name: object, selector: object, hosting: object, namespace: object) -> None:
-    from pytest_chaos.targeting import parse_label_selector
-
-    if name is None and selector is None and hosting is None:
-        raise ChaosConfigError(
-            "say which nodes: name='node-1', selector='kubernetes.io/os=linux' or "
-            "hosting='app=web' with namespace='shop'"
-        )
-    names = [name] if isinstance(name, str) else name
-    if name is not None and not (
-        isinstance(names, Sequence) and names and all(isinstance(n, str) and n for n in names)
-    ):
-        raise ChaosConfigError(f"name={name!r} must be a node name or a list of node names")
-    if selector is not None:
-        parse_label_selector(selector, name="selector")  # type: ignore[arg-type]
-    if hosting is not None:
-        parse_label_selector(hosting, name="hosting")  # type: ignore[arg-type]
-        if namespace is None:
-            raise ChaosConfigError(
-                f"hosting={hosting!r} needs namespace= (the namespace of the pods it selects)"
-            )
 
 
 def steady_state(
