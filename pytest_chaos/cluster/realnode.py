@@ -52,6 +52,15 @@ CNI_NETWORK = "pytest-chaos"
 #: The label every real node carries (tests select real nodes with it).
 REAL_NODE_LABEL = "chaos.pytest.dev/real-node"
 NODE_LABELS = {REAL_NODE_LABEL: "true", "topology.kubernetes.io/zone": "real"}
+#: The real node's taint: pods tolerate it (and select the label) to run there.
+REAL_NODE_TAINT = {"key": REAL_NODE_LABEL, "value": "true", "effect": "NoSchedule"}
+#: What a pod spec needs to run on the real node (merge into ``spec``).
+ON_REAL_NODE: dict[str, Any] = {
+    "nodeSelector": {REAL_NODE_LABEL: "true"},
+    "tolerations": [
+        {"key": REAL_NODE_LABEL, "operator": "Equal", "value": "true", "effect": "NoSchedule"}
+    ],
+}
 #: kubelet (server, healthz) and kube-proxy (metrics, healthz) ports; fixed, one node per host.
 PORTS = {"kubelet": 10250, "kubelet-healthz": 10248, "proxy-metrics": 10249, "proxy-healthz": 10256}
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
@@ -314,6 +323,9 @@ def kubelet_config(layout: Layout, ca_cert: Path) -> dict[str, Any]:
         "volumePluginDir": str(layout.kubelet_root / "volume-plugins"),
         "staticPodPath": "",
         "registerNode": True,
+        # Only pods that ask for the real node land on it: the fake nodes' workloads (images
+        # that exist nowhere) would otherwise be scheduled here and fail to pull.
+        "registerWithTaints": [REAL_NODE_TAINT],
     }
 
 

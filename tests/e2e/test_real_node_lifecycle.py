@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,13 +77,13 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
     assert host_leftovers(tool.state_dir) == []
 
 
-def demo_pod(name: str) -> dict[str, object]:
+def demo_pod(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": name, "labels": {"app": name}},
         "spec": {
-            "nodeSelector": {REAL_NODE_LABEL: "true"},
+            **realnode.ON_REAL_NODE,
             "containers": [
                 {
                     "name": "demo",
