@@ -131,6 +131,7 @@ class Ledger:
         self.directory = directory or ledger_dir()
         self.path = self.directory / f"{owner.run}-{owner.pid}.jsonl"
         self.open_records: dict[str, UndoRecord] = {}
+        self._local_only: set[str] = set()  # records this process never stored in the cluster
 
     def new_id(self) -> str:
         """A fresh record id (a valid name suffix)."""
@@ -149,7 +150,9 @@ class Ledger:
     def write(self, record: UndoRecord, *, in_cluster: bool = True) -> None:
         """Record how to undo a mutation: locally (fsynced), then in the cluster. Call first!"""
         self._append({"state": "pending", "record": record.to_json()})
-        if in_cluster:
+        if not in_cluster:
+            self._local_only.add(record.id)
+        else:
             body: Any = {
                 "metadata": {
                     "name": record.configmap_name,
@@ -194,7 +197,7 @@ class Ledger:
         """Mark a record done: delete its cluster copy (idempotent) and log the outcome."""
         from kubernetes.client.exceptions import ApiException
 
-        if record.undo != "none":  # records with nothing to undo are kept locally only
+        if record.id not in self._local_only:
             try:
                 call(
                     self.kube.core.delete_namespaced_config_map,
@@ -206,6 +209,7 @@ class Ledger:
                     raise
         self._append({"state": outcome, "id": record.id, "at": time.time()})
         self.open_records.pop(record.id, None)
+        self._local_only.discard(record.id)
 
 
 def _open_records(path: Path) -> dict[str, UndoRecord]:
