@@ -31,6 +31,7 @@ from pytest_chaos.fixtures import (
     class_chaos,
     kube,
     module_chaos,
+    real_node,
     steady,
 )
 from pytest_chaos.markers import (
@@ -51,6 +52,7 @@ __all__ = [
     "class_chaos",
     "kube",
     "module_chaos",
+    "real_node",
     "steady",
 ]
 

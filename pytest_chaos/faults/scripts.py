@@ -376,7 +376,9 @@ def stress_ng_args(
         args += ["--vm", "1", "--vm-bytes", f"{memory_bytes}", "--vm-hang", "0"]
     if len(args) == 1:
         raise ValueError("nothing to stress: give CPU workers or memory bytes")
-    return [*args, "--timeout", f"{timeout_seconds}s", "--metrics-brief"]
+    # stress-ng needs a writable directory; the unprivileged user may not write the cwd (/).
+    writable = "/tmp"  # noqa: S108 - inside the container, and stress-ng only probes it
+    return [*args, "--timeout", f"{timeout_seconds}s", "--temp-path", writable, "--metrics-brief"]
 
 
 def stress_command(tag: str, args: Sequence[str]) -> list[str]:

@@ -105,7 +105,7 @@ def test_stress_in_a_pod_honours_the_containers_cpu_limit(
     args = [
         "stress-ng", "--cpu", "1", "--cpu-load", "50",
         "--vm", "1", "--vm-bytes", str(64 * MiB), "--vm-hang", "0",
-        "--timeout", "300s", "--metrics-brief",
+        "--timeout", "300s", "--temp-path", "/tmp", "--metrics-brief",
     ]  # fmt: skip
     assert container["command"] == scripts.stress_command(tag, args)
     assert container["securityContext"] == {

@@ -98,11 +98,11 @@ def test_stress_ng_arguments_match_the_plan() -> None:
         "stress-ng",
         "--cpu", "2", "--cpu-load", "75",
         "--vm", "1", "--vm-bytes", str(256 * MiB), "--vm-hang", "0",
-        "--timeout", "600s", "--metrics-brief",
+        "--timeout", "600s", "--temp-path", "/tmp", "--metrics-brief",
     ]  # fmt: skip
     assert plan(memory="1Mi").args(5) == [
         "stress-ng", "--vm", "1", "--vm-bytes", str(MiB), "--vm-hang", "0",
-        "--timeout", "5s", "--metrics-brief",
+        "--timeout", "5s", "--temp-path", "/tmp", "--metrics-brief",
     ]  # fmt: skip
 
 

@@ -1,0 +1,164 @@
+"""Real traffic on a real node: what a client sees, not only what the API says.
+
+The other examples run on kwok's fake nodes, where pods never run a process: they show which pods
+the API counts as Ready, not whether a request gets an answer. The local cluster's real node
+(``chaos_local_real_node = "auto"``, or ``pytest-chaos cluster up --real-node``) runs the pods for
+real, so the same experiments send real requests through a real Service and break real TCP
+connections:
+
+* **Application Availability** (the book's chapter): kill the only instance of an app while a
+  monitor sends a request through its Service every 50 ms. The monitor reports the outage: the
+  availability and how long it took to recover. With two instances that also shut down
+  gracefully (a preStop pause, so the killed one keeps answering until the Service has dropped
+  it) no request fails. Without the pause a few requests do: two replicas alone are not enough.
+* **Cutting a service off its broker** (the NATS question): ``chaos.network.cut`` resets the
+  service's long-lived connection at once and refuses reconnects until the revert; then the
+  service reconnects by itself. Nothing is restarted.
+
+The app is pytest-chaos's demo image: ``/`` answers, ``/ready`` is its readiness, ``/broker``
+reports its broker connection as JSON. The local cluster has no DNS: clients get ClusterIPs.
+
+Run with ``pytest -m chaos examples/``; skipped, with the reason, where no real node can run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from pytest_chaos import Kube, eventually
+from pytest_chaos.chaos import Chaos
+from pytest_chaos.cluster.realnode import ON_REAL_NODE
+from pytest_chaos.steady import Steady
+
+pytestmark = [pytest.mark.chaos, pytest.mark.real_node]
+
+DEMO = "localhost/pytest-chaos/demo:1.0"
+
+
+def demo(
+    name: str, *, replicas: int = 1, env: dict[str, str] | None = None, graceful: bool = False
+) -> dict[str, Any]:
+    """The demo app on the real node; it needs 2 s to warm up before it reports ready."""
+    container: dict[str, Any] = {
+        "name": name,
+        "image": DEMO,
+        "imagePullPolicy": "Never",
+        "env": [{"name": k, "value": v} for k, v in (env or {}).items()],
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": 8080},
+            "initialDelaySeconds": 2,
+            "periodSeconds": 1,
+        },
+    }
+    if graceful:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": 3}}}
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    # The kwok nodes beside it run nothing: pin to the real node (its label,
+                    # and the toleration of its taint).
+                    **ON_REAL_NODE,
+                    "containers": [container],
+                },
+            },
+        },
+    }
+
+
+def service(kube: Kube, namespace: str, name: str, *, port: int, target: int) -> str:
+    """A ClusterIP Service over app=<name>; returns its ClusterIP."""
+    body = {
+        "metadata": {"name": name},
+        "spec": {"selector": {"app": name}, "ports": [{"port": port, "targetPort": target}]},
+    }
+    return str(kube.core.create_namespaced_service(namespace, body).spec.cluster_ip)
+
+
+@pytest.mark.parametrize(
+    ("replicas", "graceful"),
+    [
+        pytest.param(1, False, id="one-instance-deviates"),
+        pytest.param(2, True, id="two-graceful-instances-complete"),
+    ],
+)
+def test_killing_an_instance_under_traffic(
+    kube: Kube,
+    chaos: Chaos,
+    steady: Steady,
+    chaos_namespace: str,
+    replicas: int,
+    graceful: bool,
+) -> None:
+    url = f"http://{service(kube, chaos_namespace, 'web', port=80, target=8080)}/"
+    kube.apps.create_namespaced_deployment(
+        chaos_namespace, demo("web", replicas=replicas, graceful=graceful)
+    )
+    steady.deployment("web", namespace=chaos_namespace).assert_ready(within=60)
+    steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)  # the Service routes
+
+    with steady.http(url, timeout=1).monitor(every=0.05) as traffic:
+        chaos.pods.kill("app=web", namespace=chaos_namespace)
+        steady.pods("app=web", namespace=chaos_namespace).assert_count(replicas, within=30)
+        steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
+
+    if replicas == 1:
+        # The book's deviation, measured: requests failed until the replacement was ready.
+        assert traffic.availability < 1, str(traffic)
+        assert traffic.recovered, str(traffic)
+        assert traffic.time_to_recover is not None
+    else:
+        assert traffic.availability >= 0.99, str(traffic)
+
+
+def test_a_service_cut_off_its_broker_reconnects_after_the_revert(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    broker_ip = service(kube, chaos_namespace, "broker", port=9000, target=9000)
+    kube.apps.create_namespaced_deployment(
+        chaos_namespace, demo("broker", env={"BROKER_LISTEN": ":9000"})
+    )
+    kube.apps.create_namespaced_deployment(
+        chaos_namespace, demo("app", env={"BROKER_ADDR": f"{broker_ip}:9000"})
+    )
+    steady.namespace(chaos_namespace).assert_ready(within=60)
+    (app,) = kube.core.list_namespaced_pod(chaos_namespace, label_selector="app=app").items
+    status = f"http://{app.status.pod_ip}:8080/broker"
+
+    def broker(connected: bool) -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(status, timeout=2).json()
+        assert state["connected"] is connected, state
+        return state
+
+    def refused() -> None:
+        assert "connection refused" in broker(connected=False)["last_error"]
+
+    before = eventually(lambda: broker(connected=True), within=20)
+
+    cut = chaos.network.cut("app=app", namespace=chaos_namespace, to="broker")
+
+    # The long-lived connection was reset at once (a NetworkPolicy could not do that) ...
+    during = eventually(lambda: broker(connected=False), within=5, every=0.05)
+    assert during["disconnects"] == before["disconnects"] + 1
+    # ... and reconnecting is refused while the cut is active.
+    eventually(refused, within=5, every=0.05)
+
+    cut.revert()
+
+    after = eventually(lambda: broker(connected=True), within=15)
+    assert after["connects"] == before["connects"] + 1
+    # Nothing was restarted for the experiment: the same pod, its container never restarted.
+    now = kube.core.read_namespaced_pod(app.metadata.name, chaos_namespace)
+    assert now.metadata.uid == app.metadata.uid
+    assert now.status.container_statuses[0].restart_count == 0

@@ -1,0 +1,340 @@
+"""Faults on the local cluster's real node, measured from the outside like a user would.
+
+On the kwok fake nodes nothing runs, so the other e2e tests stop at the API. Here the pods are
+real processes (the demo app, tools/images/demo) on ``real-node-0``: requests go through a real
+Service (kube-proxy's iptables rules), a killed pod really receives SIGTERM, a cut really resets a
+TCP connection, stress-ng really burns the pod's CPU budget. Everything is observed from the host
+that runs pytest: HTTP to ClusterIPs and pod IPs, the pods' cgroups, the kubelet's log files.
+
+Each test is skipped (with the reason) where the cluster has no real node.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_chaos import Kube, eventually
+from pytest_chaos.chaos import Chaos
+from pytest_chaos.cluster import ClusterHandle
+from pytest_chaos.steady import Steady
+from tests.e2e.realnode_manifests import (
+    PORT,
+    container_id,
+    cpu_rate,
+    create_service,
+    demo_deployment,
+    deploy,
+    follow_log,
+    get_json,
+    get_text,
+    identity,
+    memory_limit,
+    oom_kills,
+    pod_cgroup,
+    service,
+    the_pod,
+)
+
+pytestmark = pytest.mark.real_node
+
+MiB = 2**20
+
+
+@pytest.fixture
+def pod_logs(chaos_cluster: ClusterHandle) -> Path:
+    """Where the local cluster's real node keeps container logs on this host."""
+    return chaos_cluster.kubeconfig.parent / "realnode" / "pod-logs"
+
+
+def pod_url(pod: dict[str, Any], path: str = "/") -> str:
+    return f"http://{pod['status']['podIP']}:{PORT}{path}"
+
+
+# --- 1. pod kill under an HTTP monitor --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("replicas", "pre_stop_sleep"),
+    [
+        pytest.param(1, None, id="1-replica-has-an-outage"),
+        pytest.param(2, 3, id="2-graceful-replicas-stay-available"),
+    ],
+)
+def test_killing_a_pod_behind_a_service(
+    kube: Kube,
+    chaos: Chaos,
+    steady: Steady,
+    chaos_namespace: str,
+    replicas: int,
+    pre_stop_sleep: int | None,
+) -> None:
+    """The book's "Application Availability", measured with requests through the Service.
+
+    The app needs 2 s to warm up (readiness ``initialDelaySeconds``), so a replacement cannot
+    take over at once. One replica: between its SIGTERM (it stops listening) and the
+    replacement's readiness nothing answers. Two replicas are not enough by themselves: the
+    killed one stops listening while kube-proxy still sends it requests for a moment (endpoint
+    removal takes 1-2 s on this cluster; 96-100% availability measured), so they also shut
+    down gracefully, with a preStop pause that keeps answering until they are out of the
+    Service. Then no request fails.
+    """
+    cluster_ip = create_service(kube, chaos_namespace, service("web"))
+    deploy(
+        kube,
+        chaos_namespace,
+        demo_deployment("web", replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=2),
+    )
+    url = f"http://{cluster_ip}/"
+    # kube-proxy programs the Service a moment after the pods are Ready.
+    steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
+
+    with steady.http(url, body="Release: real", timeout=1).monitor(every=0.05) as traffic:
+        chaos.pods.kill("app=web", namespace=chaos_namespace)
+        steady.pods("app=web", namespace=chaos_namespace).assert_count(replicas, within=30)
+        steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
+
+    assert traffic.recovered, str(traffic)
+    if replicas == 1:
+        # Nothing could answer between the kill and the replacement's readiness.
+        assert traffic.availability < 1, str(traffic)
+        assert traffic.outages, str(traffic)
+        outage = traffic.outages[0]
+        assert outage.end is not None
+        assert outage.end > outage.start
+        assert outage.samples >= 1
+        assert traffic.time_to_recover is not None
+        assert 0 < traffic.time_to_recover < 30
+    else:
+        assert traffic.availability >= 0.99, str(traffic)
+
+
+# --- 2. graceful shutdown ---------------------------------------------------------------------
+
+
+def test_a_kill_with_the_pods_own_grace_period_lets_the_app_shut_down(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, pod_logs: Path
+) -> None:
+    """The pod stays (Terminating) until the app has exited: its last words are in its log."""
+    deploy(kube, chaos_namespace, demo_deployment("web"))
+    pod = the_pod(kube, chaos_namespace, "web")
+
+    with follow_log(kube, pod, pod_logs) as log:
+        started = time.monotonic()
+        chaos.pods.kill("app=web", namespace=chaos_namespace)
+        took = time.monotonic() - started
+        # Already written when the kill returned (the follower polls the file every 50 ms).
+        exited = log.wait_for("in-flight requests finished; exiting", within=1)
+
+    assert exited, f"{log.source}:\n{log.text()}"
+    assert "received SIGTERM" in log.text()
+    assert took < 10, f"the app exits on SIGTERM, yet the kill took {took:.1f}s"
+
+
+def test_a_kill_with_grace_period_0_removes_the_pod_at_once_but_the_kubelet_still_sends_sigterm(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, pod_logs: Path
+) -> None:
+    """``grace_period=0`` is a force delete: the API object is gone at once, the process is not.
+
+    The kubelet stops the container with its minimum grace period (SIGTERM, then SIGKILL after
+    2 s), so an app that exits on SIGTERM still shuts down gracefully. Measured, not assumed.
+    """
+    deploy(kube, chaos_namespace, demo_deployment("web"))
+    pod = the_pod(kube, chaos_namespace, "web")
+
+    with follow_log(kube, pod, pod_logs) as log:
+        started = time.monotonic()
+        chaos.pods.kill("app=web", namespace=chaos_namespace, grace_period=0)
+        took = time.monotonic() - started
+        sigterm = log.wait_for("received SIGTERM", within=10)
+
+    assert took < 2, f"the force-deleted pod took {took:.1f}s to leave the API"
+    assert sigterm, f"no SIGTERM logged ({log.source}):\n{log.text()}"
+
+
+# --- 3. cut a client off its broker -----------------------------------------------------------
+
+
+def test_cut_resets_the_brokers_connection_and_the_client_reconnects_after_revert(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    broker_ip = create_service(kube, chaos_namespace, service("broker", port=9000, target="broker"))
+    deploy(
+        kube,
+        chaos_namespace,
+        demo_deployment("broker", env={"BROKER_LISTEN": ":9000"}, ports={"broker": 9000}),
+    )
+    deploy(kube, chaos_namespace, demo_deployment("app", env={"BROKER_ADDR": f"{broker_ip}:9000"}))
+    app = the_pod(kube, chaos_namespace, "app")
+    status = pod_url(app, "/broker")
+
+    def connected() -> dict[str, Any]:
+        state = get_json(status)
+        assert state["connected"], state
+        return state
+
+    before = eventually(connected, within=20, every=0.1)
+
+    cut = chaos.network.cut("app=app", namespace=chaos_namespace, to="broker")
+
+    (connections,) = cut.details["connections"].values()
+    assert connections == {"closed": 1, "left": 0}
+
+    # The established connection was reset at once ...
+    def dropped() -> dict[str, Any]:
+        state = get_json(status)
+        assert not state["connected"], state
+        assert state["disconnects"] == before["disconnects"] + 1, state
+        return state
+
+    eventually(dropped, within=5, every=0.05)
+
+    # ... and new ones are refused while the cut is active.
+    def refused() -> dict[str, Any]:
+        state = get_json(status)
+        assert "connection refused" in state["last_error"], state
+        return state
+
+    eventually(refused, within=5, every=0.05)
+    for _ in range(3):
+        state = get_json(status)
+        assert not state["connected"], state
+        assert state["connects"] == before["connects"], state
+    # The pod was not restarted for it.
+    assert identity(the_pod(kube, chaos_namespace, "app")) == identity(app)
+
+    cut.revert()
+
+    after = eventually(connected, within=15, every=0.1)
+    assert after["connects"] == before["connects"] + 1
+    assert identity(the_pod(kube, chaos_namespace, "app")) == identity(app)
+
+
+# --- 4. partition: a NetworkPolicy, enforced only by some network plugins ---------------------
+
+
+def test_partition_blocks_traffic_where_the_network_plugin_enforces_it(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    deploy(kube, chaos_namespace, demo_deployment("app"))
+    deploy(kube, chaos_namespace, demo_deployment("peer"))
+    app = the_pod(kube, chaos_namespace, "app")
+    peer = the_pod(kube, chaos_namespace, "peer")
+    # Asked from the host, answered by the app pod calling the peer pod: the app's side.
+    through_app = pod_url(app, f"/?addr={pod_url(peer)}")
+
+    def flows() -> None:
+        status, body = get_text(through_app, timeout=3)
+        assert status == 200, body
+        assert "Version" in body, body
+
+    def blocked() -> None:
+        try:
+            status, body = get_text(through_app, timeout=3)
+        except OSError:
+            return  # the app itself timed out waiting for the peer: blocked
+        assert status != 200, f"app -> peer still answers: {body.strip()}"
+
+    eventually(flows, within=10)
+
+    partition = chaos.network.partition("app=app", namespace=chaos_namespace, peers="app=peer")
+
+    try:
+        eventually(blocked, within=5, every=0.5)
+    except AssertionError:
+        pytest.skip(
+            "this node's network plugin (the CNI bridge) does not enforce NetworkPolicies: "
+            "partition is an API object only here"
+        )
+    partition.revert()
+    eventually(flows, within=15)
+
+
+# --- 5. CPU stress honours the limit ----------------------------------------------------------
+
+
+def test_cpu_stress_is_capped_at_the_containers_limit(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    half_a_core = {"cpu": "500m"}
+    deploy(
+        kube,
+        chaos_namespace,
+        demo_deployment("web", resources={"requests": half_a_core, "limits": half_a_core}),
+    )
+    pod = the_pod(kube, chaos_namespace, "web")
+    uid = pod["metadata"]["uid"]
+    assert (pod_cgroup("cpu", uid) / "cpu.cfs_quota_us").read_text().strip() == "50000"
+    idle = cpu_rate(uid, over=1)
+
+    stress = chaos.stress.pods("app=web", namespace=chaos_namespace, cpu=2, duration="2m")
+
+    assert stress.details["cpu_millicores"] == 500
+    assert "500m; 2000m asked" in stress.details["limited_by"]["cpu"]
+    busy = cpu_rate(uid, over=3)
+
+    stress.revert()
+
+    def calm() -> float:
+        rate = cpu_rate(uid, over=1)
+        assert rate < 0.1, f"the pod still uses {rate:.2f} cores after the revert"
+        return rate
+
+    after = eventually(calm, within=10, every=0)
+    assert idle < 0.1, f"the idle demo app used {idle:.2f} cores"
+    assert 0.3 < busy < 0.65, f"under stress the pod used {busy:.2f} cores (limit 0.5)"
+    assert after < 0.1
+    assert identity(the_pod(kube, chaos_namespace, "web")) == identity(pod)
+
+
+# --- 6. memory stress past the limit ----------------------------------------------------------
+
+
+def test_memory_stress_past_the_limit_oom_kills_the_stress_workers_not_the_app(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    """What really happens when stress-ng holds more memory than the pod may use.
+
+    The ephemeral container has no limit of its own: it lives in the pod's memory cgroup, whose
+    limit is the sum of the containers' limits. When that is full, the kernel's OOM killer picks
+    the biggest process in it: stress-ng's memory worker (which also raises its own
+    oom_score_adj). stress-ng starts another worker, which is killed again, many times a second.
+    The app keeps running: no restart, no OOMKilled status, still Ready; nothing in the
+    Kubernetes API tells, only the stress container's cgroup counts the kills.
+    """
+    deploy(kube, chaos_namespace, demo_deployment("web", resources={"limits": {"memory": "64Mi"}}))
+    pod = the_pod(kube, chaos_namespace, "web")
+    uid = pod["metadata"]["uid"]
+    assert memory_limit(uid) == 64 * MiB
+
+    stress = chaos.stress.pods("app=web", namespace=chaos_namespace, memory="limit", duration="2m")
+
+    assert stress.details["memory_bytes"] == 64 * MiB
+    assert stress.details["oom_expected"] is True
+    stressed = the_pod(kube, chaos_namespace, "web")
+    (name,) = stress.details["containers"].values()
+    app, stressor = container_id(stressed, "demo"), container_id(stressed, name)
+
+    def stress_workers_oom_killed() -> dict[str, int]:
+        kills = oom_kills(uid)
+        assert kills.get(stressor, 0) > 0, kills
+        return kills
+
+    kills = eventually(stress_workers_oom_killed, within=20, every=0.2)
+    assert kills.get(app, 0) == 0, kills
+
+    # The app was never the victim: same pod, no restart, still Ready and answering.
+    steady.pods("app=web", namespace=chaos_namespace).assert_ready()
+    assert identity(the_pod(kube, chaos_namespace, "web")) == identity(pod)
+    status, body = get_text(pod_url(pod))
+    assert status == 200
+    assert "Release: real" in body
+
+    stress.revert()
+
+    steady.pods("app=web", namespace=chaos_namespace).assert_ready()
+    assert identity(the_pod(kube, chaos_namespace, "web")) == identity(pod)
+    assert oom_kills(uid).get(app, 0) == 0
