@@ -85,6 +85,8 @@ _CNI_CACHE = Path("/var/lib/cni")
 #: containerd 1.6 puts shim sockets under this fixed directory whatever its state dir is.
 _SHIM_SOCKETS = Path("/run/containerd")
 _MNT_DETACH = 2
+#: sun_path holds 108 bytes on Linux; containerd refuses paths over 104.
+_SOCKET_PATH_MAX = 104
 
 
 # --------------------------------------------------------------------------- requirements
@@ -454,7 +456,7 @@ class RealNode:
         Returns the process records (containerd, kubelet, kube-proxy), in start order. On
         failure everything started is stopped and cleaned up before the error propagates.
         """
-        problems = missing_requirements()
+        problems = missing_requirements() + self._socket_path_problems()
         if problems:
             raise ClusterError("this host cannot run a real node:\n  " + "\n  ".join(problems))
         deadline = time.monotonic() + timeout
@@ -465,6 +467,24 @@ class RealNode:
             self.stop(records, say)
             raise
         return records
+
+    def _socket_path_problems(self) -> list[str]:
+        """Unix socket paths have a length limit; the state directory decides ours."""
+        longest = max(
+            (
+                Path(f"{self.layout.socket}.ttrpc"),
+                self.layout.kubelet_root / "pod-resources" / "kubelet.sock",
+                self.layout.kubelet_root / "device-plugins" / "kubelet.sock",
+            ),
+            key=lambda path: len(str(path)),
+        )
+        if len(str(longest)) < _SOCKET_PATH_MAX:
+            return []
+        return [
+            f"the state directory's path is too long for unix sockets ({longest} has "
+            f"{len(str(longest))} characters, at most {_SOCKET_PATH_MAX - 1}): set "
+            "PYTEST_CHAOS_STATE_DIR to a shorter directory"
+        ]
 
     def _start(
         self,

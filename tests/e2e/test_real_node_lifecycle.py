@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -67,14 +69,27 @@ def host_leftovers(state_dir: Path) -> list[str]:
 
 
 @pytest.fixture
-def cli(tmp_path: Path) -> Iterator[Cli]:
+def cli() -> Iterator[Cli]:
     missing = realnode.missing_requirements()
     if missing:
         pytest.skip("this host cannot run a real node now: " + "; ".join(missing))
-    tool = Cli(tmp_path / "clusters")
+    # A short state directory: the node's unix sockets live under it (at most 104 characters).
+    root = Path(tempfile.mkdtemp(prefix="pc-"))
+    tool = Cli(root / "clusters")
     yield tool
     tool.run("down")
     assert host_leftovers(tool.state_dir) == []
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_state_directory_too_long_for_unix_sockets_is_refused_up_front(tmp_path: Path) -> None:
+    deep = Cli(tmp_path / ("x" * 60) / "clusters")
+    up = deep.run("up", "--real-node")
+    assert up.returncode != 0
+    assert "too long for unix sockets" in up.stderr
+    assert "PYTEST_CHAOS_STATE_DIR" in up.stderr
+    assert host_leftovers(deep.state_dir) == []
+    assert deep.run("down").returncode == 0
 
 
 def demo_pod(name: str) -> dict[str, Any]:
