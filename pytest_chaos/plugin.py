@@ -313,7 +313,30 @@ def pytest_runtest_makereport(
             report.__dict__[_VERDICT] = "chaos error"
         if timeline is not None and timeline.events:
             report.sections.append(("chaos timeline", timeline.render()))
+    if report.failed and call.when == "call" and _VERDICT not in report.__dict__:
+        dead = _dead_infrastructure(item.config)
+        if dead:
+            # The cluster itself broke under the test: that proves nothing about the system.
+            report.__dict__[_VERDICT] = "chaos infrastructure"
+            report.sections.append(
+                (
+                    "chaos infrastructure",
+                    f"the local cluster's {', '.join(dead)} died during the test: this failure "
+                    "is the test infrastructure's, not the system under test's; see the "
+                    "component logs (`pytest-chaos cluster status`)",
+                )
+            )
     return report
+
+
+def _dead_infrastructure(config: pytest.Config) -> list[str]:
+    """Local-cluster components (API server, containerd, kubelet...) that died, if any."""
+    settings = config.stash.get(SETTINGS_KEY, None)
+    if settings is None or settings.cluster != "local":
+        return []
+    from pytest_chaos.cluster.local import LocalCluster
+
+    return LocalCluster(settings.local_name).dead_components()
 
 
 def _short_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> str:

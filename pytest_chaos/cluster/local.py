@@ -399,6 +399,13 @@ class LocalCluster:
             state = self._read_state()
             return self._stop(state)
 
+    def dead_components(self) -> list[str]:
+        """Components recorded as started whose process is gone (a crash, an OOM kill...)."""
+        state = self._read_state()
+        if state is None:
+            return []
+        return [p.component for p in state.processes if not processes.is_running(p)]
+
     def status(self) -> Status:
         """What runs, without changing anything."""
         state = self._read_state()

@@ -161,3 +161,37 @@ def test_a_killed_real_node_is_cleaned_up_by_the_next_up(cli: Cli) -> None:
         kube.close()
     assert cli.run("down").returncode == 0
     assert host_leftovers(cli.state_dir) == []
+
+
+INNER_TEST = """
+import json, os, signal
+from pathlib import Path
+
+
+def test_app_survives(kube):
+    state = Path(os.environ["PYTEST_CHAOS_STATE_DIR"]) / "{name}" / "cluster.json"
+    processes = json.loads(state.read_text())["processes"]
+    containerd = next(p for p in processes if p["component"] == "containerd")
+    os.kill(containerd["pid"], signal.SIGKILL)  # the container runtime dies mid-test
+    assert False, "the app did not come back"  # what a resilience check would then say
+"""
+
+
+def test_a_runtime_dying_mid_test_is_an_infrastructure_error_not_a_failure(
+    cli: Cli, pytester: pytest.Pytester
+) -> None:
+    assert cli.run("up", "--real-node").returncode == 0
+    pytester.makepyfile(test_inner=INNER_TEST.format(name=NAME))
+    for key, value in cli.env.items():
+        pytester._monkeypatch.setenv(key, value)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--chaos-cluster=local", f"--chaos-local-name={NAME}", "-rE"
+    )
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*the local cluster's containerd died during the test*not the system under test's*",
+            "ERROR (chaos infrastructure) test_inner.py::test_app_survives*",
+        ]
+    )
+    assert "FAILED" not in result.stdout.str()
