@@ -56,7 +56,8 @@ plugin: venv
 	$(BIN)/pytest tests/plugin
 
 e2e: deps
-	$(BIN)/pytest tests/e2e
+	$(BIN)/pytest tests/e2e -m "not solo"
+	$(BIN)/pytest tests/e2e -m solo -rs
 
 benchmarks: deps
 	$(BIN)/python benchmarks/cluster.py
