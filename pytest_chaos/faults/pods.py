@@ -87,7 +87,8 @@ class PodFaults:
             mode: how many of the matching pods: ``one``, ``all``, ``fixed`` (value = N),
                 ``fixed-percent`` / ``random-max-percent`` (value = percent).
             value: the number or percent for the modes that need one.
-            grace_period: seconds the pods get to shut down (0 = at once; None = their own).
+            grace_period: seconds the pods get to shut down (None = their own). 0 removes the
+                pod objects at once; a real kubelet still sends SIGTERM and kills after 2 s.
             field_selector: server-side field selector, e.g. ``"status.phase=Running"``.
             node: only pods on this node.
             phase: only pods in this phase, e.g. ``"Running"``.
