@@ -89,3 +89,20 @@ def test_kind_explains_what_to_use_instead() -> None:
 def test_local_nodes_must_be_a_positive_whole_number(nodes: str) -> None:
     with pytest.raises(ChaosConfigError, match="--chaos-local-nodes"):
         resolve(FakeConfig(options={"chaos_local_nodes": nodes}))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [("yes", "yes"), ("true", "yes"), ("auto", "auto"), ("0", "no")]
+)
+def test_local_real_node_wishes(value: str, expected: str) -> None:
+    from pytest_chaos.settings import _real_node
+
+    assert _real_node((value, "--chaos-local-real-node")) == expected
+
+
+def test_a_local_real_node_wish_that_is_not_one_names_the_values() -> None:
+    from pytest_chaos.errors import ChaosConfigError
+    from pytest_chaos.settings import _real_node
+
+    with pytest.raises(ChaosConfigError, match="must be yes, no or auto"):
+        _real_node(("sometimes", "pyproject.toml"))
