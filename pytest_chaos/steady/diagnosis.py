@@ -52,6 +52,9 @@ def pod_problem(pod: Any) -> str:
         restarts = _get(status, "restart_count") or 0
         if restarts:
             reasons.append(f"{restarts} restart(s)")
+            last = _get(status, "last_state", "terminated")
+            if last and _get(last, "reason"):
+                reasons.append(f"last ended: {_get(last, 'reason')}")  # OOMKilled, Error...
     phase = _get(pod, "status", "phase") or "Unknown"
     if not reasons and phase == "Running":
         reasons.append("not Ready")
