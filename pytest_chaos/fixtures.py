@@ -209,13 +209,17 @@ def chaos_namespace(
         # Faults inside the namespace must be reverted while it still accepts objects; the chaos
         # fixture's own teardown then finds nothing left to do.
         injector = request.node.stash.get(CHAOS_KEY, None)
-        if injector is not None:
-            injector.revert_all()
         try:
-            call(kube.core.delete_namespace, name, propagation_policy="Background")
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+            if injector is not None:
+                injector.revert_all()
+        finally:
+            # Even when a revert failed (reported, and failing the session): the namespace and
+            # whatever it holds go, faults included; nothing of the test stays behind.
+            try:
+                call(kube.core.delete_namespace, name, propagation_policy="Background")
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
 
 
 def _label(request: pytest.FixtureRequest) -> str:

@@ -44,6 +44,48 @@ def test_chaos_namespace_is_ready_for_pods_and_removed_afterwards(
     )
 
 
+def test_chaos_namespace_is_removed_even_when_a_revert_in_it_fails(
+    pytester: pytest.Pytester, kube: Kube
+) -> None:
+    pytester.makepyfile(
+        """
+        from kubernetes.client import ApiException
+
+        def deployment(name):
+            labels = {"app": name}
+            return {
+                "metadata": {"name": name},
+                "spec": {
+                    "replicas": 2,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": name, "image": "example/web:1"}]},
+                    },
+                },
+            }
+
+        def test_someone_else_scales_it_meanwhile(kube, chaos, chaos_namespace):
+            print("NAMESPACE", chaos_namespace)
+            kube.apps.create_namespaced_deployment(chaos_namespace, deployment("web"))
+            chaos.deployments.scale("web", namespace=chaos_namespace, replicas=1)
+            # Another writer: the revert will report drift instead of clobbering it.
+            kube.apps.patch_namespaced_deployment(
+                "web", chaos_namespace, {"spec": {"replicas": 5}}
+            )
+        """
+    )
+    result = pytester.runpytest_subprocess("--chaos-cluster=local", "-s", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*scaled to 5 by someone else*"])
+    (line,) = [ln for ln in result.outlines if "NAMESPACE chaos-" in ln]
+    name = line.split("NAMESPACE ")[1].split()[0]
+    namespace = kube.core.read_namespace(name)
+    assert (
+        namespace.metadata.deletion_timestamp is not None or namespace.status.phase == "Terminating"
+    )
+
+
 def test_the_kubeconfig_of_the_user_is_never_rewritten(kube: Kube) -> None:
     from kubernetes import client
 
