@@ -30,51 +30,30 @@ from pytest_chaos import Kube
 POOL_LABEL = "chaos.pytest.dev/pool"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 HOSTNAME = "kubernetes.io/hostname"
-CAPACITY = {"cpu": "4", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"}
 
 
 def node_manifest(name: str, pool: str, *, kubelet_version: str) -> dict[str, Any]:
-    """A kwok-managed fake Node of the pool (as the local cluster builds its own nodes)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {
-                "kubernetes.io/hostname": name,
-                "kubernetes.io/os": "linux",
-                "kubernetes.io/arch": "amd64",
-                # The node-lifecycle controller adds these deprecated twins a moment after the
-                # node appears; set up front, the node's labels are settled once it is Ready.
-                "beta.kubernetes.io/os": "linux",
-                "beta.kubernetes.io/arch": "amd64",
-                "topology.kubernetes.io/region": "local",
-                ZONE_LABEL: pool,
-                POOL_LABEL: pool,
-                "type": "kwok-pool",
-                "app.kubernetes.io/managed-by": "pytest-chaos",
-            },
-        },
-        "spec": {"taints": [{"key": POOL_LABEL, "value": pool, "effect": "NoSchedule"}]},
-        "status": {
-            "capacity": dict(CAPACITY),
-            "allocatable": dict(CAPACITY),
-            "nodeInfo": {
-                "architecture": "amd64",
-                "operatingSystem": "linux",
-                "kubeletVersion": kubelet_version,
-                "kubeProxyVersion": kubelet_version,
-                "containerRuntimeVersion": "kwok://v0.7.0",
-                "osImage": "kwok fake node",
-                "kernelVersion": "",
-                "machineID": "",
-                "systemUUID": "",
-                "bootID": "",
-            },
-            "phase": "Running",
-        },
-    }
+    """A kwok-managed fake Node of the pool: the local cluster's own node, renamed and pooled."""
+    from pytest_chaos.cluster.bootstrap import node_manifest as cluster_node
+
+    node = cluster_node(0, kubelet_version=kubelet_version)
+    labels = node["metadata"]["labels"]
+    labels.update(
+        {
+            HOSTNAME: name,
+            # The node-lifecycle controller adds these deprecated twins a moment after the
+            # node appears; set up front, the node's labels are settled once it is Ready.
+            "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": "amd64",
+            ZONE_LABEL: pool,
+            POOL_LABEL: pool,
+            "type": "kwok-pool",
+        }
+    )
+    labels.pop("node.kubernetes.io/instance-type", None)
+    node["metadata"]["name"] = name
+    node["spec"] = {"taints": [{"key": POOL_LABEL, "value": pool, "effect": "NoSchedule"}]}
+    return node
 
 
 def node_ready(node: Any) -> bool:
