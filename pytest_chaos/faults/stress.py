@@ -324,14 +324,10 @@ def choose_nodes(
         asked = f"name={names!r}" if names else ""
         message = nothing_matched("nodes", selector, None, existing)
         raise TargetingError(f"{asked + ': ' if asked else ''}{message}")
-    if count > len(matching):
-        shown = ", ".join(sorted(n["metadata"]["name"] for n in matching))
-        raise TargetingError(
-            f"count={count} needs {count} distinct nodes but only {len(matching)} match: {shown}"
-        )
-    ordered = sorted(matching, key=lambda n: str(n["metadata"]["name"]))
-    chosen = sorted(rng.sample(ordered, count), key=lambda n: str(n["metadata"]["name"]))
-    return chosen, len(matching)
+    from pytest_chaos.faults.nodes import pick_nodes
+
+    by_name = {str(n["metadata"]["name"]): n for n in matching}
+    return [by_name[name] for name in pick_nodes(by_name, count, rng)], len(matching)
 
 
 def node_stress_pod(
