@@ -6,7 +6,8 @@ Three images, each an OCI image-layout tarball with one uncompressed layer:
 * ``demo``: the sample application (static Go: HTTP, limiter, repeater, broker client/server);
 * ``toolbox``: what ephemeral containers run for fault injection (``iptables``, ``ss``, ``ip``,
   ``stress-ng``, ``pkill``, a shell and coreutils), copied from the host's Debian binaries with
-  the shared libraries ``ldd`` names.
+  the shared libraries ``ldd`` names, plus ``pytest-chaos-hold`` (static Go, holds memory for
+  ``chaos.stress`` without it counting in its own resident set).
 
 The Go sources live under ``tools/images/``. The tarballs are cached in
 ``<cache>/images-<hash>/``; the hash covers the Go sources, this module's recipe version and the
@@ -40,7 +41,7 @@ from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 Progress = Callable[[str], None]
 
 #: Bumped whenever the way images are assembled changes (it is part of the cache hash).
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 
 REGISTRY = "localhost/pytest-chaos"
 PAUSE_IMAGE = f"{REGISTRY}/pause:3.10"
@@ -61,6 +62,8 @@ _TOOLBOX_DIRS = ("/usr/lib/x86_64-linux-gnu/xtables",)
 _TOOLBOX_ETC = ("/etc/protocols", "/etc/services", "/etc/ethertypes")
 #: Debian packages the toolbox's commands come from (for error messages).
 TOOLBOX_PACKAGES = ("iptables", "iproute2", "stress-ng", "procps", "curl", "util-linux")
+#: Where the toolbox has the memory holder of chaos.stress (built from tools/images/hold).
+HOLD_COMMAND = "/usr/local/bin/pytest-chaos-hold"
 
 _ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _STAMP = ".complete.json"
@@ -232,7 +235,7 @@ def oci_archive(
 
 
 def sources_dir() -> Path:
-    """The Go sources of the pause and demo images (``tools/images``)."""
+    """The Go sources of the images' own programs (``tools/images``: pause, demo, hold)."""
     return binaries.tools_dir() / "images"
 
 
@@ -428,9 +431,10 @@ def _build_into(out: Path, say: Progress) -> None:
     src = sources_dir()
     bins = out / "bin"
     bins.mkdir()
-    say("go build: pause, demo")
+    say("go build: pause, demo, hold")
     pause = go_build(src / "pause", bins / "pause")
     demo = go_build(src / "demo", bins / "demo")
+    hold = go_build(src / "hold", bins / "hold")
     (out / "pause.tar").write_bytes(
         oci_archive(PAUSE_IMAGE, _static_layer(pause, "pause").tar_bytes(), entrypoint=["/pause"])
     )
@@ -438,8 +442,10 @@ def _build_into(out: Path, say: Progress) -> None:
         oci_archive(DEMO_IMAGE, _static_layer(demo, "demo").tar_bytes(), entrypoint=["/demo"])
     )
     say("toolbox: copying host binaries and their libraries")
+    toolbox = toolbox_layer()
+    toolbox.add_file(HOLD_COMMAND, hold)
     (out / "toolbox.tar").write_bytes(
-        oci_archive(TOOLBOX_IMAGE, toolbox_layer().tar_bytes(), entrypoint=["/bin/sh"])
+        oci_archive(TOOLBOX_IMAGE, toolbox.tar_bytes(), entrypoint=["/bin/sh"])
     )
     shutil.rmtree(bins)
 
