@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from pytest_chaos.steady import Steady
     from pytest_chaos.steady.eventually import eventually
     from pytest_chaos.steady.http import HttpProbe, Monitor
+    from pytest_chaos.steady.restarts import Restart
 
 _LAZY = {
     "Chaos": "pytest_chaos.chaos",
@@ -43,6 +44,7 @@ _LAZY = {
     "TEST_NAMESPACE": "pytest_chaos.markers",
     "HttpProbe": "pytest_chaos.steady.http",
     "Monitor": "pytest_chaos.steady.http",
+    "Restart": "pytest_chaos.steady.restarts",
 }
 
 
@@ -75,6 +77,7 @@ __all__ = [
     "Kube",
     "Monitor",
     "NotSteadyError",
+    "Restart",
     "RevertError",
     "SafetyError",
     "Steady",

@@ -35,7 +35,10 @@ class Steady:
         return WorkloadProbe(self._kube(), "StatefulSet", name, namespace)
 
     def pods(self, selector: str | None, *, namespace: str) -> PodsProbe:
-        """Pods by label selector: ``assert_ready``, ``assert_count``."""
+        """Pods by label selector: ``assert_ready``, ``assert_count``, ``restarts``...
+
+        Also ``assert_no_restarts`` and ``assert_restarted`` (e.g. ``"OOMKilled"``).
+        """
         from pytest_chaos.steady.objects import PodsProbe
         from pytest_chaos.targeting import parse_label_selector
 

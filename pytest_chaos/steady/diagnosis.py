@@ -7,7 +7,7 @@ from typing import Any
 from pytest_chaos.kube import Kube
 
 
-def _get(obj: Any, *path: str) -> Any:
+def read_field(obj: Any, *path: str) -> Any:
     """Read a field from a client model or an API dict alike (snake_case or camelCase keys)."""
     for key in path:
         if obj is None:
@@ -22,40 +22,44 @@ def _get(obj: Any, *path: str) -> Any:
 
 def pod_ready(pod: Any) -> bool:
     """Running, Ready and not terminating: the only pods that count as healthy."""
-    if _get(pod, "metadata", "deletion_timestamp"):
+    if read_field(pod, "metadata", "deletion_timestamp"):
         return False
-    if _get(pod, "status", "phase") != "Running":
+    if read_field(pod, "status", "phase") != "Running":
         return False
-    conditions = _get(pod, "status", "conditions") or []
-    return any(_get(c, "type") == "Ready" and _get(c, "status") == "True" for c in conditions)
+    conditions = read_field(pod, "status", "conditions") or []
+    return any(
+        read_field(c, "type") == "Ready" and read_field(c, "status") == "True" for c in conditions
+    )
 
 
 def node_ready(node: Any) -> bool:
     """The node reports Ready and accepts new pods (not cordoned)."""
-    conditions = _get(node, "status", "conditions") or []
-    ready = any(_get(c, "type") == "Ready" and _get(c, "status") == "True" for c in conditions)
-    return ready and not _get(node, "spec", "unschedulable")
+    conditions = read_field(node, "status", "conditions") or []
+    ready = any(
+        read_field(c, "type") == "Ready" and read_field(c, "status") == "True" for c in conditions
+    )
+    return ready and not read_field(node, "spec", "unschedulable")
 
 
 def pod_problem(pod: Any) -> str:
     """Why a pod is not ready, in a few words (``CrashLoopBackOff``, ``Terminating``...)."""
-    if _get(pod, "metadata", "deletion_timestamp"):
+    if read_field(pod, "metadata", "deletion_timestamp"):
         return "Terminating"
     reasons = []
-    for status in _get(pod, "status", "container_statuses") or []:
-        waiting = _get(status, "state", "waiting")
-        if waiting and _get(waiting, "reason"):
-            reasons.append(str(_get(waiting, "reason")))
-        terminated = _get(status, "state", "terminated")
-        if terminated and _get(terminated, "reason"):
-            reasons.append(str(_get(terminated, "reason")))
-        restarts = _get(status, "restart_count") or 0
+    for status in read_field(pod, "status", "container_statuses") or []:
+        waiting = read_field(status, "state", "waiting")
+        if waiting and read_field(waiting, "reason"):
+            reasons.append(str(read_field(waiting, "reason")))
+        terminated = read_field(status, "state", "terminated")
+        if terminated and read_field(terminated, "reason"):
+            reasons.append(str(read_field(terminated, "reason")))
+        restarts = read_field(status, "restart_count") or 0
         if restarts:
             reasons.append(f"{restarts} restart(s)")
-            last = _get(status, "last_state", "terminated")
-            if last and _get(last, "reason"):
-                reasons.append(f"last ended: {_get(last, 'reason')}")  # OOMKilled, Error...
-    phase = _get(pod, "status", "phase") or "Unknown"
+            last = read_field(status, "last_state", "terminated")
+            if last and read_field(last, "reason"):
+                reasons.append(f"last ended: {read_field(last, 'reason')}")  # OOMKilled, Error...
+    phase = read_field(pod, "status", "phase") or "Unknown"
     if not reasons and phase == "Running":
         reasons.append("not Ready")
     return f"{phase}" + (f" ({', '.join(reasons)})" if reasons else "")
@@ -67,8 +71,8 @@ def describe_pods(pods: list[Any], limit: int = 10) -> str:
         return "  (no pods)"
     lines = []
     for pod in pods[:limit]:
-        name = _get(pod, "metadata", "name")
-        node = _get(pod, "spec", "node_name") or "unscheduled"
+        name = read_field(pod, "metadata", "name")
+        node = read_field(pod, "spec", "node_name") or "unscheduled"
         state = "ready" if pod_ready(pod) else f"NOT READY: {pod_problem(pod)}"
         lines.append(f"  {name} on {node}: {state}")
     if len(pods) > limit:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import NotSteadyError, WaitTimeout
 from pytest_chaos.kube import Kube
 from pytest_chaos.steady.diagnosis import describe_pods, node_ready, pod_ready, recent_events
+from pytest_chaos.steady.restarts import Restart, describe, matching, new_restarts, restarts_of
 
 
 def _within(value: Duration) -> float:
@@ -189,6 +190,73 @@ class PodsProbe(_Probe):
             lambda ps: sum(pod_ready(p) for p in ps) == count,
             f"exactly {count} ready pod(s) matching {self.selector!r} in {self.namespace}",
             within,
+        )
+
+    def restarts(self) -> list[Restart]:
+        """Every container of the matching pods that has restarted, and how its last run ended.
+
+        Keep it as a baseline for ``since=`` when the pods may have restarted before the test.
+        """
+        pods = self._kube.list_raw(
+            self._kube.core.list_namespaced_pod,
+            self.namespace,
+            label_selector=self.selector or None,
+        )
+        return restarts_of(pods.get("items", []))
+
+    def assert_no_restarts(self, *, since: Sequence[Restart] | None = None) -> None:
+        """No container of the matching pods has restarted (since the baseline, if given).
+
+        Fails naming each restarted container and how its last run ended, e.g.
+        ``web-5d8f/app restarted 1 time(s), last run ended OOMKilled (exit 137)``.
+        """
+        found = new_restarts(self.restarts(), since)
+        if found:
+            raise self._fail(
+                f"no container of the pods matching {self.selector!r} in {self.namespace} "
+                "restarted" + (" since the baseline" if since is not None else ""),
+                "\n" + describe(found),
+                self.selector or "",
+            )
+
+    def assert_restarted(
+        self,
+        reason: str | None = None,
+        *,
+        within: Duration = 0,
+        since: Sequence[Restart] | None = None,
+    ) -> list[Restart]:
+        """A container of the matching pods restarted; return those restarts.
+
+        Args:
+            reason: how its last run ended, e.g. ``"OOMKilled"`` (None: any way).
+            within: how long to wait (by watching) for it.
+            since: a baseline from :meth:`restarts`: only restarts after it count.
+        """
+        expected = (
+            f"a container of the pods matching {self.selector!r} in {self.namespace} restarted"
+            + (f" after a run that ended {reason}" if reason else "")
+            + (" since the baseline" if since is not None else "")
+        )
+        found: list[Restart] = []
+
+        def restarted(pods: list[Any]) -> bool:
+            found[:] = matching(new_restarts(restarts_of(pods), since), reason)
+            return bool(found)
+
+        held, pods = self._wait(
+            self._list,
+            restarted,
+            within=within,
+            what=expected,
+            label_selector=self.selector or None,
+        )
+        if held:
+            return list(found)
+        raise self._fail(
+            f"{expected} within {within}",
+            describe(new_restarts(restarts_of(pods), since)),
+            self.selector or "",
         )
 
 
