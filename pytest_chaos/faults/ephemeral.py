@@ -447,6 +447,9 @@ def undo_with_container(kube: Kube, record: UndoRecord) -> str:
         return "pod gone, nothing to undo"
     if payload["inject_container"] not in ephemeral_names(pod):
         return "nothing to undo"  # the injection was refused (e.g. by admission): nothing ran
+    ended = _stress_ended(kube, pod, payload)
+    if ended is not None:
+        return f"already ended by itself: {ended}"
     undo_name = str(payload["undo_container"])
     previous = container_state(pod, undo_name)
     existed = undo_name in ephemeral_names(pod)
@@ -476,6 +479,26 @@ def undo_with_container(kube: Kube, record: UndoRecord) -> str:
         )
     _await_injector_end(kube, record)
     return "already reverted" if existed else "reverted"
+
+
+def _stress_ended(
+    kube: Kube, pod: Mapping[str, Any], payload: Mapping[str, Any]
+) -> ContainerState | None:
+    """The stressing container's final state, if it has ended on a real node; else None.
+
+    Its processes end with it (the runtime kills the rest of a container that shares another's
+    PID namespace when its first process exits), and they also die when the container they
+    share a PID namespace with stops (an OOM kill, a restart). Nothing is left to stop, and an
+    undo container could not even start while that container is down.
+    """
+    if payload.get("effect") != "stress":
+        return None
+    state = container_state(pod, str(payload["inject_container"]))
+    if state is None or state.state != "terminated":
+        return None
+    if node_is_fake(kube, (pod.get("spec") or {}).get("nodeName")):
+        return None
+    return state
 
 
 def _await_undo(kube: Kube, record: UndoRecord, name: str) -> ContainerState:

@@ -3,7 +3,8 @@
 Pure: each function returns the text of a POSIX ``sh`` script (or an argv), built from checked
 values only, so the same record always gives the same script and no user text ever reaches a
 shell unquoted. The scripts need what the toolbox image has: ``sh``, ``iptables``/``ip6tables``,
-``ss`` and ``tc`` (iproute2), ``stress-ng``, ``pgrep``/``pkill`` (procps), ``sed``, ``grep``.
+``ss`` and ``tc`` (iproute2), ``stress-ng``, ``pgrep``/``pkill`` (procps), ``sed``, ``grep``,
+and pytest-chaos's own memory holder ``pytest-chaos-hold``.
 
 Conventions shared by every script:
 
@@ -33,6 +34,8 @@ CHAIN_PREFIX = "PYTEST-CHAOS-"
 MAX_CHAIN = 28
 #: The stress process's marker in its command line: ``pytest-chaos-stress-<tag>``.
 STRESS_MARKER_PREFIX = "pytest-chaos-stress-"
+#: The toolbox's memory holder (tools/images/hold), found on the container's PATH.
+HOLD_COMMAND = "pytest-chaos-hold"
 #: A line the latency script reports when the node's kernel has no netem qdisc.
 NETEM_UNAVAILABLE = "NETEM-UNAVAILABLE"
 #: Exit code of the latency script when netem is missing (the verb turns it into a skip).
@@ -353,59 +356,70 @@ def latency_undo_script(tag: str) -> str:
     )
 
 
-def stress_ng_args(
-    *,
-    cpu_workers: int,
-    cpu_load: int,
-    memory_bytes: int,
-    timeout_seconds: int,
-) -> list[str]:
-    """stress-ng's arguments: CPU workers at a load percent, one worker holding memory.
+def stress_ng_args(*, cpu_workers: int, cpu_load: int, timeout_seconds: int) -> list[str]:
+    """stress-ng's arguments: CPU workers at a load percent, ending by themselves.
 
-    ``--vm-hang 0`` makes the memory worker map and touch its bytes once, then hold them
-    without burning CPU; ``--timeout`` ends the stress by itself even if nobody undoes it.
+    ``--timeout`` ends the stress even if nobody undoes it.
     """
     if timeout_seconds < 1:
         raise ValueError("timeout_seconds must be >= 1")
-    args = ["stress-ng"]
-    if cpu_workers:
-        if not 1 <= cpu_load <= 100:
-            raise ValueError("cpu_load must be 1..100")
-        args += ["--cpu", str(cpu_workers), "--cpu-load", str(cpu_load)]
-    if memory_bytes:
-        args += ["--vm", "1", "--vm-bytes", f"{memory_bytes}", "--vm-hang", "0"]
-    if len(args) == 1:
-        raise ValueError("nothing to stress: give CPU workers or memory bytes")
+    if cpu_workers < 1 or not 1 <= cpu_load <= 100:
+        raise ValueError("cpu_workers must be >= 1 and cpu_load 1..100")
     # stress-ng needs a writable directory; the unprivileged user may not write the cwd (/).
     writable = "/tmp"  # noqa: S108 - inside the container, and stress-ng only probes it
-    return [*args, "--timeout", f"{timeout_seconds}s", "--temp-path", writable, "--metrics-brief"]
+    return [
+        "stress-ng", "--cpu", str(cpu_workers), "--cpu-load", str(cpu_load),
+        "--timeout", f"{timeout_seconds}s", "--temp-path", writable, "--metrics-brief",
+    ]  # fmt: skip
 
 
-def stress_command(tag: str, args: Sequence[str]) -> list[str]:
-    """The injecting container's argv: a shell named after the marker runs stress-ng.
+def hold_args(*, memory_bytes: int, timeout_seconds: int) -> list[str]:
+    """The memory holder's arguments (``pytest-chaos-hold``, in the toolbox image).
+
+    It allocates the bytes in a memory file it never maps: they are charged to its memory
+    cgroup but are not in its resident set, and it keeps the oom_score_adj it was given, so an
+    OOM kill falls on whichever process the kernel would pick anyway (stress-ng's ``--vm``
+    workers raise their own oom_score_adj to the maximum and are always the victims). It ends
+    by itself after timeout_seconds, and its memory is freed however it ends.
+    """
+    if timeout_seconds < 1 or memory_bytes < 1:
+        raise ValueError("memory_bytes and timeout_seconds must be >= 1")
+    return [HOLD_COMMAND, str(memory_bytes), str(timeout_seconds)]
+
+
+def stress_command(tag: str, commands: Sequence[Sequence[str]]) -> list[str]:
+    """The stressing container's argv: a shell named after the marker runs the commands.
 
     stress-ng renames its workers (``stress-ng-cpu [run]``), so the marker rides on the parent
     shell (``sh -c SCRIPT pytest-chaos-stress-<tag>`` sets its ``$0``); undo kills that shell's
-    whole process tree. The shell forwards SIGTERM to stress-ng and reaps it.
+    whole process tree. The shell starts every command in the background, forwards SIGTERM to
+    them, reaps them all, and reports the last non-zero exit status (0 if none).
     """
-    quoted = " ".join(shlex.quote(a) for a in args)
-    script = "\n".join(
-        [
-            _PRELUDE,
-            f'echo "pytest-chaos: stress {check_tag(tag)}: {quoted}"',
-            f"{quoted} &",
-            "child=$!",
-            "trap 'kill -TERM \"$child\" 2>/dev/null' TERM INT",
-            'wait "$child"',
-            "rc=$?",
-            # A trapped signal interrupts the first wait; the second reaps stress-ng.
-            'wait "$child" 2>/dev/null && rc=$?',
-            f'report "stress {tag} ended (exit $rc)"',
-            'exit "$rc"',
-            "",
-        ]
-    )
-    return ["sh", "-c", script, stress_marker(tag)]
+    if not commands:
+        raise ValueError("nothing to stress: give at least one command")
+    quoted = [" ".join(shlex.quote(a) for a in command) for command in commands]
+    lines = [
+        _PRELUDE,
+        f'echo "pytest-chaos: stress {check_tag(tag)}: {"; ".join(quoted)}"',
+        "pids=",
+    ]
+    for each in quoted:
+        lines += [f"{each} &", 'pids="$pids $!"']
+    lines += [
+        "trap 'kill -TERM $pids 2>/dev/null' TERM INT",
+        "rc=0",
+        "for p in $pids; do",
+        '  wait "$p"',
+        "  r=$?",
+        # A trapped signal interrupts the first wait; the second reaps the command.
+        '  wait "$p" 2>/dev/null && r=$?',
+        '  [ "$r" -ne 0 ] && rc=$r',
+        "done",
+        f'report "stress {tag} ended (exit $rc)"',
+        'exit "$rc"',
+        "",
+    ]
+    return ["sh", "-c", "\n".join(lines), stress_marker(tag)]
 
 
 def stress_undo_script(tag: str) -> str:

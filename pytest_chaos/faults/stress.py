@@ -1,23 +1,32 @@
-"""chaos.stress: CPU and memory pressure in pods and on nodes, with ``stress-ng``.
+"""chaos.stress: CPU and memory pressure in pods and on nodes (``stress-ng``, a memory holder).
 
 * ``pods``: an ephemeral container (see :mod:`pytest_chaos.faults.ephemeral`) joins each chosen
-  pod, targeting one container so it shares that container's PID namespace, and runs
-  ``stress-ng``. The pod is not restarted. The amounts honour the container's limits: a CPU
-  amount above the container's CPU limit is capped at the limit (more could not be used), and
-  ``"limit"`` means exactly the limit; memory is held as asked, and when that reaches the
-  container's memory limit the details say an OOM kill is expected (stress-ng's workers are
-  the first victims and are restarted). What was actually applied is in ``fault.details``.
+  pod, targeting one container so it shares that container's PID namespace. ``stress-ng`` burns
+  the CPU; ``pytest-chaos-hold`` (the toolbox's own static binary) holds the memory. The pod is
+  not restarted by the fault itself. A CPU amount above the container's CPU limit is capped at
+  the limit (more could not be used), and ``"limit"`` means exactly the limit. What was
+  actually applied is in ``fault.details``.
   The ephemeral container has no limits of its own: it runs in the pod's cgroup, so it competes
   with the pod's containers for the pod's budget (the sum of their limits), which is the point.
+  Memory is held the way a leak holds it: charged to the pod's memory cgroup, but not in the
+  holder's resident set, and without raising its oom_score_adj (stress-ng's ``--vm`` workers
+  raise theirs to the maximum, so they, not the app, would always be the OOM killer's victim).
+  When the pod's usage reaches its limit, the kernel kills the process with the highest
+  ``oom_score`` (resident memory + oom_score_adj x limit / 1000): normally the app, whose
+  container then restarts with reason ``OOMKilled``. The holder dies with it (it lived in that
+  container's PID namespace), its memory is freed, and the restarted container starts clean:
+  one OOMKilled restart, then the steady state can come back. If the app's resident memory is
+  smaller than the holder's (about 2 MiB) the holder may be the victim instead: the memory is
+  freed and nothing restarts. Either way the fault has ended; revert says so.
   It runs as an unprivileged user with every capability dropped (PodSecurity ``restricted``
   admits it). Undo is a second ephemeral container that stops the stress processes, found by a
-  marker in their command line (``pytest-chaos-stress-<tag>``); ``--timeout`` also ends them by
+  marker in their command line (``pytest-chaos-stress-<tag>``); the duration also ends them by
   themselves, even if nobody undoes the fault.
 * ``nodes``: a pod per chosen node (``pytest-chaos-stress-<tag>``, pinned with ``nodeName``,
   tolerating every taint, ``restartPolicy: Never``, ``activeDeadlineSeconds`` = duration) runs
-  ``stress-ng``; undo deletes the pod (only if it is still ours) and waits until it is gone. The
-  pod has no resources set (BestEffort): it takes what the node has idle and is the first to be
-  evicted under memory pressure. CPU is capped at the node's allocatable CPU.
+  ``stress-ng`` and the holder; undo deletes the pod (only if it is still ours) and waits until
+  it is gone. The pod has no resources set (BestEffort): it takes what the node has idle and
+  is the first to be evicted under memory pressure. CPU is capped at the node's allocatable CPU.
 
 On kwok's fake nodes nothing runs: the containers and pods exist in the API only.
 """
@@ -45,6 +54,7 @@ from pytest_chaos.faults.ephemeral import (
     API_ONLY,
     NOBODY,
     START_FAILURES,
+    ContainerState,
     Injection,
     await_all,
     choose_pods,
@@ -96,14 +106,25 @@ class StressPlan:
     oom_expected: bool = False
     notes: tuple[str, ...] = ()
 
-    def args(self, timeout_seconds: int) -> list[str]:
-        """stress-ng's argv for this plan, ending by itself after timeout_seconds."""
-        return scripts.stress_ng_args(
-            cpu_workers=self.cpu_workers,
-            cpu_load=self.cpu_load,
-            memory_bytes=self.memory_bytes,
-            timeout_seconds=timeout_seconds,
-        )
+    def commands(self, timeout_seconds: int) -> list[list[str]]:
+        """The argvs of this plan: stress-ng for CPU, the holder for memory.
+
+        Each ends by itself after timeout_seconds.
+        """
+        commands = []
+        if self.cpu_workers:
+            commands.append(
+                scripts.stress_ng_args(
+                    cpu_workers=self.cpu_workers,
+                    cpu_load=self.cpu_load,
+                    timeout_seconds=timeout_seconds,
+                )
+            )
+        if self.memory_bytes:
+            commands.append(
+                scripts.hold_args(memory_bytes=self.memory_bytes, timeout_seconds=timeout_seconds)
+            )
+        return commands
 
     def details(self) -> dict[str, Any]:
         """The plan as the fault's details report it."""
@@ -201,7 +222,8 @@ def plan_stress(
         oom = True
         notes.append(
             f"holding {_mebibytes(memory_amount)} reaches the memory limit of {where} "
-            f"({_mebibytes(memory_limit)}): expect OOM kills"
+            f"({_mebibytes(memory_limit)}): expect an OOM kill (usually of the app, which "
+            "then restarts with reason OOMKilled)"
         )
     return StressPlan(
         cpu_millicores=workers * load * 10,
@@ -410,7 +432,7 @@ class StressFaults:
             cpu: CPU to burn: ``"500m"``, ``1``, ``"2"``, or ``"limit"`` (the container's CPU
                 limit); capped at the container's CPU limit.
             memory: memory to hold: ``"256Mi"``, bytes, or ``"limit"`` (the container's memory
-                limit, which means OOM kills).
+                limit, which means an OOM kill: usually an OOMKilled restart of the app).
             mode: how many of the matching pods (``one``, ``all``, ``fixed``...).
             value: the number or percent for the modes that need one.
             duration: stress-ng stops by itself after this long, even if never reverted.
@@ -419,7 +441,9 @@ class StressFaults:
             within: how long the stress may take to start on a real node.
 
         ``fault.details`` says what was applied: ``cpu_millicores``, ``memory_bytes``,
-        ``limited_by`` and ``oom_expected`` (of the first pod; ``pods`` has each pod's).
+        ``limited_by`` and ``oom_expected`` (of the first pod; ``pods`` has each pod's), and
+        ``ended_by_oom``: the pods where an OOM kill had already ended the stress when this
+        returned (with memory past the limit that takes about a second).
         """
         ctx = self._ctx
         check_stress_pods(
@@ -458,7 +482,7 @@ class StressFaults:
                 kind="stress.pods",
                 effect="stress",
                 script_for=functools.partial(
-                    _stress_argv, plans[pod["metadata"]["name"]].args(timeout)
+                    _stress_argv, plans[pod["metadata"]["name"]].commands(timeout)
                 ),
                 container=container,
                 image=toolbox,
@@ -482,17 +506,22 @@ class StressFaults:
             ctx.timeline.add("inject", f"{kind}: {plan}", targets=[i.ref for i in injections])
             await_all(ctx, kind, injections, done=started, within=wait)
             for each in injections:
-                _check_started(kind, each)
+                _check_started(kind, each, plans[each.pod["metadata"]["name"]])
         details = {
             **first.details(),
             "duration_seconds": timeout,
             "pods": {i.ref: plans[i.pod["metadata"]["name"]].details() for i in injections},
             "containers": {i.ref: i.inject_container for i in injections},
             "states": outcomes(injections),
+            "ended_by_oom": sorted(i.ref for i in injections if ended_by_oom(i.state)),
             "effect": API_ONLY if all(i.fake_node for i in injections) else "stress-ng running",
         }
         for note in [*first.notes, *first.limited_by.values()]:
             ctx.timeline.add("inject", f"{kind}: {note}")
+        for ref in details["ended_by_oom"]:
+            ctx.timeline.add(
+                "inject", f"{kind}: an OOM kill in pod {ref} already ended the stress there"
+            )
         fault = Fault(ctx, kind, tuple(i.ref for i in injections), records, details=details)
         return ctx.done(fault)
 
@@ -568,7 +597,7 @@ class StressFaults:
                 tag,
                 node=node_name,
                 image=toolbox,
-                args=stress.args(timeout),
+                args=scripts.stress_command(tag, stress.commands(timeout)),
                 timeout_seconds=timeout,
             )
             pods.append((node, stress, tag, manifest))
@@ -612,14 +641,30 @@ class StressFaults:
         return ctx.done(Fault(ctx, kind, targets, records, details=details))
 
 
-def _stress_argv(args: list[str], tag: str) -> list[str]:
-    return scripts.stress_command(tag, args)
+def _stress_argv(commands: list[list[str]], tag: str) -> list[str]:
+    return scripts.stress_command(tag, commands)
 
 
-def _check_started(kind: str, injection: Injection) -> None:
+#: What the kubelet reports for a container ended by an OOM kill in its pod.
+OOM_EXIT = 137
+
+
+def ended_by_oom(state: ContainerState | None) -> bool:
+    """The stressing container ended because of an OOM kill in its pod (its own or the app's)."""
+    return (
+        state is not None
+        and state.state == "terminated"
+        and (state.reason == "OOMKilled" or state.exit_code == OOM_EXIT)
+    )
+
+
+def _check_started(kind: str, injection: Injection, plan: StressPlan) -> None:
+    """The stress runs, or it already ended with an OOM kill that the memory it held caused."""
     state = injection.state
     if state is None or state.state == "running":
         return
+    if plan.memory_bytes and ended_by_oom(state):
+        return  # the fault's effect: it is over already, and revert will say so
     raise InjectError(
         f"{kind}: stress container {injection.inject_container} in pod {injection.ref} did not "
         f"keep running: {state}"

@@ -310,32 +310,11 @@ def cpu_rate(uid: str, *, over: float) -> float:
 # --- memory cgroups --------------------------------------------------------------------------
 
 
-def container_id(pod: Mapping[str, Any], name: str) -> str:
-    """The runtime id of a container (regular or ephemeral) from the pod's status."""
-    status = pod.get("status") or {}
-    for each in (status.get("containerStatuses") or []) + (
-        status.get("ephemeralContainerStatuses") or []
-    ):
-        if each["name"] == name and each.get("containerID"):
-            return str(each["containerID"]).partition("://")[2]
-    raise AssertionError(f"no container {name!r} with an id in the pod's status")
-
-
 def memory_limit(uid: str) -> int:
     """The pod memory cgroup's limit in bytes (the sum of its containers' limits)."""
     return int((pod_cgroup("memory", uid) / "memory.limit_in_bytes").read_text())
 
 
-def oom_kills(uid: str) -> dict[str, int]:
-    """OOM kills per container cgroup of the pod: {container id: count} (cgroup v1).
-
-    cgroup v1 counts a kill in the victim's own cgroup only (``oom_kill`` in
-    ``memory.oom_control``), not in the pod's cgroup above it, where the limit was hit.
-    """
-    kills = {}
-    for child in pod_cgroup("memory", uid).iterdir():
-        control = child / "memory.oom_control"
-        if child.is_dir() and control.exists():
-            fields = dict(line.split() for line in control.read_text().splitlines())
-            kills[child.name] = int(fields.get("oom_kill", 0))
-    return kills
+def memory_usage(uid: str) -> int:
+    """The pod memory cgroup's usage in bytes (its containers and ephemeral containers)."""
+    return int((pod_cgroup("memory", uid) / "memory.usage_in_bytes").read_text())

@@ -20,6 +20,7 @@ from pytest_chaos.errors import ChaosConfigError, InjectError, TargetingError
 from pytest_chaos.faults import ephemeral as ephemeral_module
 from pytest_chaos.faults import scripts, undo
 from pytest_chaos.faults.ephemeral import API_ONLY
+from pytest_chaos.faults.undo import FAULT_LABEL
 from pytest_chaos.ledger import read_cluster
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.steady import Steady
@@ -102,12 +103,14 @@ def test_stress_in_a_pod_honours_the_containers_cpu_limit(
     tag = fault.records[0].payload["tag"]
     container = ephemeral(web_pod(kube, web))[f"chaos-stress-{tag}"]
     assert container["targetContainerName"] == "web"  # shares its PID namespace
-    args = [
-        "stress-ng", "--cpu", "1", "--cpu-load", "50",
-        "--vm", "1", "--vm-bytes", str(64 * MiB), "--vm-hang", "0",
-        "--timeout", "300s", "--temp-path", "/tmp", "--metrics-brief",
+    commands = [
+        [
+            "stress-ng", "--cpu", "1", "--cpu-load", "50",
+            "--timeout", "300s", "--temp-path", "/tmp", "--metrics-brief",
+        ],
+        ["pytest-chaos-hold", str(64 * MiB), "300"],
     ]  # fmt: skip
-    assert container["command"] == scripts.stress_command(tag, args)
+    assert container["command"] == scripts.stress_command(tag, commands)
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False,
         "runAsNonRoot": True,
@@ -192,9 +195,11 @@ def test_stress_nodes_pins_one_pod_per_chosen_node_and_revert_deletes_them(
         assert name.startswith("pytest-chaos-stress-")
         assert pod["spec"]["tolerations"] == [{"operator": "Exists"}]
         assert pod["spec"]["activeDeadlineSeconds"] == 600
-        assert pod["spec"]["containers"][0]["command"][:5] == [
-            "stress-ng", "--cpu", "2", "--cpu-load", "100",
-        ]  # fmt: skip
+        command = pod["spec"]["containers"][0]["command"]
+        assert command[:2] == ["sh", "-c"]
+        assert command[-1] == f"pytest-chaos-stress-{pod['metadata']['labels'][FAULT_LABEL]}"
+        assert "stress-ng --cpu 2 --cpu-load 100 --timeout 600s" in command[2]
+        assert f"pytest-chaos-hold {2**30} 600 &" in command[2]
         assert pod["status"]["phase"] == "Running"
     assert fault.details["cpu_millicores"] == 2000
     assert fault.details["effect"] == API_ONLY
@@ -285,6 +290,31 @@ def test_on_a_real_node_stress_must_run_and_its_undo_must_stop_it(
         assert list(fault.details["states"].values()) == ["running"]
         assert undo.revert(kube, fault.records[0]) == "reverted"
         fault.revert()
+    assert records_in(kube, web) == []
+
+
+def test_on_a_real_node_memory_past_the_limit_may_end_the_stress_at_once_with_an_oom_kill(
+    kube: Kube, chaos: Chaos, web: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OOM kill is the fault's effect, not a failure to inject; revert has nothing to do."""
+    monkeypatch.setattr(ephemeral_module, "node_is_fake", lambda kube, name: False)
+
+    def outcome(name: str, names: list[str]) -> dict[str, Any]:
+        assert not name.startswith("chaos-undo-"), "no undo container: nothing is left to stop"
+        ended = exited(137, "pytest-chaos: stress ...")
+        ended["terminated"]["reason"] = "OOMKilled"
+        return ended
+
+    with PlayedKubelet(kube, web, outcome):
+        fault = chaos.stress.pods("app=web", namespace=web, memory="limit")
+        assert fault.details["oom_expected"] is True
+        assert fault.details["ended_by_oom"] == [fault.targets[0]]
+        outcome_of_revert = undo.revert(kube, fault.records[0])
+        assert outcome_of_revert.startswith(
+            "already ended by itself: terminated (exit 137) OOMKilled"
+        )
+        fault.revert()
+    assert [n for n in ephemeral(web_pod(kube, web)) if n.startswith("chaos-undo-")] == []
     assert records_in(kube, web) == []
 
 

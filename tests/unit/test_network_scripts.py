@@ -122,7 +122,7 @@ def test_stress_undo_never_matches_its_own_command_line() -> None:
     undo = scripts.stress_undo_script(TAG)
     assert scripts.stress_marker(TAG) not in undo
     assert f"pgrep -f 'pytest-chaos-stres[s]-{TAG}'" in undo
-    assert scripts.stress_command(TAG, ["stress-ng", "--cpu", "1"])[-1] == (
+    assert scripts.stress_command(TAG, [["stress-ng", "--cpu", "1"]])[-1] == (
         f"pytest-chaos-stress-{TAG}"
     )
 
@@ -422,26 +422,19 @@ needs_stress_ng = pytest.mark.skipif(
 
 
 @needs_stress_ng
-def test_stress_undo_stops_the_whole_marked_process_tree(tmp_path: Path) -> None:
+def test_stress_undo_stops_the_whole_marked_process_tree(tmp_path: Path, holder_dir: Path) -> None:
     tag = "5eed5eed5eed"
-    args = [
-        "stress-ng",
-        "--cpu",
-        "1",
-        "--cpu-load",
-        "5",
-        "--vm",
-        "1",
-        "--vm-bytes",
-        "4m",
-        "--vm-hang",
-        "0",
-        "--timeout",
-        "60s",
+    commands = [
+        scripts.stress_ng_args(cpu_workers=1, cpu_load=5, timeout_seconds=60),
+        scripts.hold_args(memory_bytes=4 * 2**20, timeout_seconds=60),
     ]
-    env = {**os.environ, "PYTEST_CHAOS_REPORT": str(tmp_path / "stress-report")}
+    env = {
+        **os.environ,
+        "PYTEST_CHAOS_REPORT": str(tmp_path / "stress-report"),
+        "PATH": f"{holder_dir}:{os.environ['PATH']}",
+    }
     stress = subprocess.Popen(
-        scripts.stress_command(tag, args),
+        scripts.stress_command(tag, commands),
         env=env,
         text=True,
         stdout=subprocess.PIPE,
@@ -450,7 +443,7 @@ def test_stress_undo_stops_the_whole_marked_process_tree(tmp_path: Path) -> None
     try:
         marker = scripts.stress_marker(tag)
         workers = _wait_for_workers(stress.pid)
-        assert len(workers) >= 3, workers  # stress-ng and its renamed workers
+        assert len(workers) >= 3, workers  # the holder, stress-ng and its renamed workers
         undo_env = {**os.environ, "PYTEST_CHAOS_REPORT": str(tmp_path / "undo-report")}
         undone = subprocess.run(
             ["sh", "-c", scripts.stress_undo_script(tag)],
@@ -464,6 +457,9 @@ def test_stress_undo_stops_the_whole_marked_process_tree(tmp_path: Path) -> None
         assert (tmp_path / "undo-report").read_text().startswith(f"stress {tag}: stopped")
         output, _ = stress.communicate(timeout=10)
         assert f"pytest-chaos: stress {tag}: stress-ng --cpu 1" in output
+        assert f"; pytest-chaos-hold {4 * 2**20} 60" in output
+        assert "pytest-chaos-hold: stopped, memory released" in output
+        assert (tmp_path / "stress-report").read_text().strip() == f"stress {tag} ended (exit 0)"
         assert not any(Path(f"/proc/{pid}").exists() and _state(pid) != "Z" for pid in workers)
         assert subprocess.run(["pgrep", "-f", marker], capture_output=True).returncode == 1
         again = subprocess.run(

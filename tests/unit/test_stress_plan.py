@@ -69,7 +69,8 @@ def test_memory_is_held_as_asked_and_reaching_the_limit_means_oom() -> None:
     assert above.memory_bytes == 256 * MiB
     assert above.oom_expected
     assert above.notes == (
-        f"holding 256Mi reaches the memory limit of {WHERE} (128Mi): expect OOM kills",
+        f"holding 256Mi reaches the memory limit of {WHERE} (128Mi): expect an OOM kill "
+        "(usually of the app, which then restarts with reason OOMKilled)",
     )
     assert plan(memory="limit", memory_limit=128 * MiB).oom_expected
     with pytest.raises(ChaosConfigError, match=r"memory='limit'.*no memory limit"):
@@ -92,18 +93,17 @@ def test_bad_amounts_are_refused(cpu: object, memory: object, message: str) -> N
         stress.check_amounts(cpu, memory)
 
 
-def test_stress_ng_arguments_match_the_plan() -> None:
+def test_cpu_goes_to_stress_ng_and_memory_to_the_holder() -> None:
     applied = plan(cpu="1500m", memory="256Mi")
-    assert applied.args(600) == [
-        "stress-ng",
-        "--cpu", "2", "--cpu-load", "75",
-        "--vm", "1", "--vm-bytes", str(256 * MiB), "--vm-hang", "0",
-        "--timeout", "600s", "--temp-path", "/tmp", "--metrics-brief",
+    assert applied.commands(600) == [
+        [
+            "stress-ng", "--cpu", "2", "--cpu-load", "75",
+            "--timeout", "600s", "--temp-path", "/tmp", "--metrics-brief",
+        ],
+        ["pytest-chaos-hold", str(256 * MiB), "600"],
     ]  # fmt: skip
-    assert plan(memory="1Mi").args(5) == [
-        "stress-ng", "--vm", "1", "--vm-bytes", str(MiB), "--vm-hang", "0",
-        "--timeout", "5s", "--temp-path", "/tmp", "--metrics-brief",
-    ]  # fmt: skip
+    assert plan(memory="1Mi").commands(5) == [["pytest-chaos-hold", str(MiB), "5"]]
+    assert plan(cpu="250m").commands(5)[0][:5] == ["stress-ng", "--cpu", "1", "--cpu-load", "25"]
 
 
 def test_durations_are_whole_seconds_of_at_least_one() -> None:
