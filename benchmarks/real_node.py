@@ -14,6 +14,10 @@
     the pod (an iptables REJECT in the host's OUTPUT chain, tagged ``pytest-chaos-bench``) for 1 s
     and unblocks it. Reported outage start minus the moment the rule was in place, and reported
     end minus the moment it was gone: the goal is both within one sampling interval.
+(d) Memory past the limit: per round a fresh 1-replica demo Deployment with a 64Mi limit (a
+    fresh one, so that the kubelet's restart back-off never applies); ``chaos.stress.pods(
+    memory="limit")`` from call to return, then to the OOMKilled restart that
+    ``steady.pods(...).assert_restarted("OOMKilled")`` reports, then to the pod Ready again.
 
 Needs root and a host that can run the real node. Usage:
     python benchmarks/real_node.py [--rounds 5] [--json FILE]
@@ -25,11 +29,13 @@ import argparse
 import functools
 import json
 import os
+import random
 import re
 import secrets
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -41,8 +47,15 @@ import httpx
 
 from pytest_chaos.cluster import realnode
 from pytest_chaos.cluster.local import context_name, state_root
+from pytest_chaos.faults import FaultContext
+from pytest_chaos.faults.stress import StressFaults
 from pytest_chaos.kube import Kube
+from pytest_chaos.ledger import Ledger, Owner, new_run_id
+from pytest_chaos.report.timeline import Timeline
+from pytest_chaos.safety import Safety
+from pytest_chaos.settings import Settings
 from pytest_chaos.steady.http import HttpProbe
+from pytest_chaos.steady.objects import PodsProbe
 
 BENCH_CLUSTER = "rnbench"
 DEMO = "localhost/pytest-chaos/demo:1.0"
@@ -130,16 +143,18 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
 # --- workloads --------------------------------------------------------------------------------
 
 
-def demo(name: str) -> dict[str, Any]:
+def demo(name: str, memory_limit: str | None = None) -> dict[str, Any]:
     """One demo pod on the real node that answers with its own name (``Release: <pod>``)."""
     labels = {"app": name}
-    container = {
+    container: dict[str, Any] = {
         "name": "demo",
         "image": DEMO,
         "imagePullPolicy": "Never",
         "env": [{"name": "RELEASE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
         "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
     }
+    if memory_limit:
+        container["resources"] = {"limits": {"memory": memory_limit}}
     return {
         "metadata": {"name": name},
         "spec": {
@@ -291,6 +306,47 @@ def detection_lag(ip: str, pod_ip: str, rounds: int, every: float) -> dict[str, 
     }
 
 
+# --- (d) memory past the limit to an OOMKilled restart ----------------------------------------
+
+
+def oom_restart(kube: Kube, namespace: str, rounds: int, ledger_dir: Path) -> dict[str, Any]:
+    settings = Settings(
+        cluster="existing", kubeconfig=None, context=None, local_name="local", local_nodes=3
+    )
+    ledger = Ledger(kube, Owner.current(new_run_id()), directory=ledger_dir)
+    ctx = FaultContext(
+        kube=kube,
+        ledger=ledger,
+        safety=Safety(settings, kube.context),
+        rng=random.Random(1),
+        timeline=Timeline("bench"),
+        test="benchmarks/real_node.py",
+    )
+    runs = []
+    for round_ in range(rounds):
+        name = f"leak-{round_}"
+        kube.apps.create_namespaced_deployment(namespace, demo(name, memory_limit="64Mi"))
+        probe = PodsProbe(kube, f"app={name}", namespace)
+        probe.assert_ready(within=60)
+        started = time.monotonic()
+        fault = StressFaults(ctx).pods(f"app={name}", namespace=namespace, memory="limit")
+        injected = time.monotonic()
+        probe.assert_restarted("OOMKilled", within=60)
+        reported = time.monotonic()
+        probe.assert_ready(within=60)
+        ready = time.monotonic()
+        fault.revert()
+        runs.append(
+            {
+                "inject_returns": injected - started,
+                "inject_to_oomkilled_restart_reported": reported - started,
+                "inject_to_ready_again": ready - started,
+            }
+        )
+        kube.apps.delete_namespaced_deployment(name, namespace)
+    return {key: summary([r[key] for r in runs]) for key in runs[0]}
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -305,6 +361,8 @@ def measure(kube: Kube, rounds: int) -> dict[str, Any]:
         }
         pod_ip = current_pod(kube, namespace).status.pod_ip
         results["c_monitor_lag"] = detection_lag(ip, pod_ip, rounds, every=0.1)
+        with tempfile.TemporaryDirectory(prefix="rnbench-ledger-") as ledger_dir:
+            results["d_oom_restart"] = oom_restart(kube, namespace, rounds, Path(ledger_dir))
     return results
 
 

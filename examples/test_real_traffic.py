@@ -14,6 +14,10 @@ connections:
 * **Cutting a service off its broker** (the NATS question): ``chaos.network.cut`` resets the
   service's long-lived connection at once and refuses reconnects until the revert; then the
   service reconnects by itself. Nothing is restarted.
+* **Running out of memory**: ``chaos.stress.pods(memory="limit")`` fills the pod's memory budget
+  the way a leak would; the kernel OOM-kills the app and the kubelet restarts it.
+  ``steady.pods(...).assert_restarted("OOMKilled")`` reports the restart and why, and the
+  monitor measures what the clients saw meanwhile.
 
 The app is pytest-chaos's demo image: ``/`` answers, ``/ready`` is its readiness, ``/broker``
 reports its broker connection as JSON. The local cluster has no DNS: clients get ClusterIPs.
@@ -39,7 +43,12 @@ DEMO = "localhost/pytest-chaos/demo:1.0"
 
 
 def demo(
-    name: str, *, replicas: int = 1, env: dict[str, str] | None = None, graceful: bool = False
+    name: str,
+    *,
+    replicas: int = 1,
+    env: dict[str, str] | None = None,
+    graceful: bool = False,
+    memory_limit: str | None = None,
 ) -> dict[str, Any]:
     """The demo app on the real node; it needs 2 s to warm up before it reports ready."""
     container: dict[str, Any] = {
@@ -56,6 +65,8 @@ def demo(
     }
     if graceful:
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": 3}}}
+    if memory_limit:
+        container["resources"] = {"limits": {"memory": memory_limit}}
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -162,3 +173,26 @@ def test_a_service_cut_off_its_broker_reconnects_after_the_revert(
     now = kube.core.read_namespaced_pod(app.metadata.name, chaos_namespace)
     assert now.metadata.uid == app.metadata.uid
     assert now.status.container_statuses[0].restart_count == 0
+
+
+def test_running_out_of_memory_restarts_the_app_and_clients_notice(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    url = f"http://{service(kube, chaos_namespace, 'web', port=80, target=8080)}/"
+    kube.apps.create_namespaced_deployment(chaos_namespace, demo("web", memory_limit="64Mi"))
+    steady.deployment("web", namespace=chaos_namespace).assert_ready(within=60)
+    steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
+    web = steady.pods("app=web", namespace=chaos_namespace)
+    web.assert_no_restarts()
+
+    with steady.http(url, timeout=1).monitor(every=0.05) as traffic:
+        leak = chaos.stress.pods("app=web", namespace=chaos_namespace, memory="limit")
+        (restart,) = web.assert_restarted("OOMKilled", within=30)
+        web.assert_ready(within=30)
+        steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
+
+    assert leak.details["oom_expected"] is True
+    assert restart.exit_code == 137  # SIGKILL, from the kernel's OOM killer
+    # One instance, and a restarted app needs its 2 s warm-up: the clients saw an outage.
+    assert traffic.availability < 1, str(traffic)
+    assert traffic.recovered, str(traffic)

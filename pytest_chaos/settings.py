@@ -51,7 +51,8 @@ class Option:
         return "chaos_" + self.name
 
 
-#: The toolbox image the local cluster's real node has imported (iptables, iproute2, stress-ng).
+#: The toolbox image the local cluster's real node has imported (iptables, iproute2, stress-ng,
+#: pytest-chaos-hold).
 DEFAULT_TOOLBOX_IMAGE = "localhost/pytest-chaos/toolbox:1.0"
 
 #: Contexts chaos may touch without being told: local and throw-away test clusters.
