@@ -342,6 +342,10 @@ def test_memory_stress_past_the_limit_ends_in_an_oomkilled_restart_that_steady_r
     assert memory_limit(uid) == 64 * MiB
     web = steady.pods("app=web", namespace=chaos_namespace)
     web.assert_no_restarts()
+    with pytest.raises(NotSteadyError) as nothing_yet:
+        web.assert_restarted("OOMKilled")
+    assert "restarted after a run that ended OOMKilled" in str(nothing_yet.value)
+    assert "last seen: no container restarted" in str(nothing_yet.value)
 
     stress = chaos.stress.pods("app=web", namespace=chaos_namespace, memory="limit", duration="2m")
 
