@@ -1,8 +1,11 @@
 """Ephemeral containers: how network and stress faults reach inside a running pod.
 
 An ephemeral container joins a running pod without restarting it: it shares the pod's network
-namespace (so its iptables rules and qdiscs are the pod's) and, with ``targetContainerName``, the
-target container's PID namespace (so it sees, and can stop, processes started there). It is
+namespace (so its iptables rules and qdiscs are the pod's). Stress containers also name a
+``targetContainerName``, to share that container's PID namespace (so undo sees, and can stop,
+processes started there, and they die when that container stops). Network containers do not: the
+network namespace is the pod's, and a target that is not running (a crash-looping app, perhaps
+because of the very fault) would keep them from starting, so a cut could not be undone. It is
 added through the ``pods/ephemeralcontainers`` subresource; no ``exec`` and no log access are
 needed, because each container reports its outcome in its termination message.
 
@@ -49,11 +52,10 @@ API_ONLY = "api only (fake node)"
 #: The undo kind of every fault injected with an ephemeral container.
 UNDO = "ephemeral-container"
 #: Waiting reasons after which a container will not start without someone's help.
+#: The waiting reasons that mean the image is not there (or not pullable).
+IMAGE_FAILURES = ("ErrImagePull", "ImagePullBackOff", "ErrImageNeverPull", "InvalidImageName")
 START_FAILURES = (
-    "ErrImagePull",
-    "ImagePullBackOff",
-    "ErrImageNeverPull",
-    "InvalidImageName",
+    *IMAGE_FAILURES,
     "CreateContainerError",
     "CreateContainerConfigError",
     "RunContainerError",
@@ -404,6 +406,17 @@ def first_container(pod: Mapping[str, Any], container: str | None) -> dict[str, 
     )
 
 
+#: The effects whose containers share the target container's PID namespace.
+PID_SHARING_EFFECTS = frozenset({"stress"})
+
+
+def pid_target(payload: Mapping[str, Any]) -> str | None:
+    """The targetContainerName of a record's containers: the container for stress, else None."""
+    if payload.get("effect") in PID_SHARING_EFFECTS:
+        return str(payload["container"])
+    return None
+
+
 #: What each effect's containers may have: (capabilities, user). Undo takes them from here, not
 #: from the record, so a record can never ask for more privilege than its kind of fault needs.
 EFFECT_PRIVILEGES: dict[str, tuple[tuple[str, ...], int]] = {
@@ -461,7 +474,7 @@ def undo_with_container(kube: Kube, record: UndoRecord) -> str:
         name=undo_name,
         image=str(payload["image"]),
         command=scripts.shell(undo_script(payload)),
-        target_container=payload.get("container"),
+        target_container=pid_target(payload),
         capabilities=list(capabilities),
         run_as_user=user,
     )
@@ -585,7 +598,6 @@ class Injection:
     tag: str
     inject_container: str
     command: list[str]
-    target_container: str
     payload: dict[str, Any]
     fake_node: bool = False
     state: ContainerState | None = None
@@ -633,7 +645,6 @@ def new_injection(
         tag=tag,
         inject_container=inject_name,
         command=script_for(tag),
-        target_container=target,
         payload=payload,
         fake_node=node_is_fake(ctx.kube, node),
     )
@@ -666,7 +677,7 @@ def inject_all(
             name=each.inject_container,
             image=str(each.payload["image"]),
             command=each.command,
-            target_container=each.target_container,
+            target_container=pid_target(each.payload),
             capabilities=list(each.payload["capabilities"]),
             run_as_user=each.payload["run_as_user"],
         )
@@ -705,10 +716,15 @@ def await_all(
         if each.state is GONE:
             raise InjectError(f"{kind}: pod {each.ref} went away while the fault was injected")
         if each.state.failed_to_start:
+            hint = (
+                f". Is the toolbox image {each.payload['image']!r} on node "
+                f"{each.payload['node']}? (set it with --chaos-toolbox-image)"
+                if each.state.reason in IMAGE_FAILURES
+                else ""
+            )
             raise InjectError(
                 f"{kind}: container {each.inject_container} cannot start in pod {each.ref}: "
-                f"{each.state}. Is the toolbox image {each.payload['image']!r} on node "
-                f"{each.payload['node']}? (set it with --chaos-toolbox-image)"
+                f"{each.state}{hint}"
             )
 
 

@@ -214,6 +214,37 @@ def test_cut_resets_the_brokers_connection_and_the_client_reconnects_after_rever
     assert identity(the_pod(kube, chaos_namespace, "app")) == identity(app)
 
 
+def test_a_crash_looping_app_can_still_be_cut_and_uncut(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    """Network faults live in the pod's network namespace, not in a container's.
+
+    Their ephemeral containers name no target container, so an app that is not running (here
+    it exits at once, as an app might when it cannot reach its broker) does not keep the cut,
+    or its undo, from running.
+    """
+    crashing = demo_deployment("app")
+    crashing["spec"]["template"]["spec"]["containers"][0]["args"] = ["-no-such-flag"]
+    kube.apps.create_namespaced_deployment(chaos_namespace, crashing)
+    app = steady.pods("app=app", namespace=chaos_namespace)
+    (restart,) = app.assert_restarted(within=30)
+    assert (restart.reason, restart.exit_code) == ("Error", 2)  # Go's flag package
+
+    cut = chaos.network.cut("app=app", namespace=chaos_namespace, to="10.96.0.0/12")
+
+    (state,) = cut.details["pods"].values()
+    assert state.startswith("terminated (exit 0)"), state
+    cut.revert()
+
+    pod = the_pod(kube, chaos_namespace, "app")
+    (undone,) = [
+        s
+        for s in pod["status"]["ephemeralContainerStatuses"]
+        if s["name"].startswith("chaos-undo-")
+    ]
+    assert undone["state"]["terminated"]["exitCode"] == 0, undone
+
+
 # --- 4. partition: a NetworkPolicy, enforced only by some network plugins ---------------------
 
 
