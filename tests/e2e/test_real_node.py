@@ -347,6 +347,31 @@ def test_memory_stress_is_charged_to_the_pod_and_freed_on_revert(
     )
 
 
+def test_node_stress_runs_a_pod_on_the_real_node_that_burns_and_holds_what_was_asked(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    stress = chaos.stress.nodes(
+        name="real-node-0", cpu="500m", memory="32Mi", namespace=chaos_namespace, duration="2m"
+    )
+
+    assert stress.details["effect"] == "stress-ng running"
+    (pod_name,) = [n["pod"] for n in stress.details["nodes"].values()]
+    pod = kube.serialize(kube.core.read_namespaced_pod(pod_name, chaos_namespace))
+    uid = pod["metadata"]["uid"]
+    eventually(lambda: _at_least(memory_usage(uid), 32 * MiB), within=10, every=0.1)
+    busy = cpu_rate(uid, over=2)
+    assert 0.35 < busy < 0.65, f"the stress pod used {busy:.2f} cores (500m asked)"
+
+    stress.revert()
+
+    assert (
+        kube.core.list_namespaced_pod(
+            chaos_namespace, field_selector=f"metadata.name={pod_name}"
+        ).items
+        == []
+    )
+
+
 def _at_least(value: int, bound: int) -> int:
     assert value >= bound, f"{value / MiB:.1f}Mi < {bound / MiB:.1f}Mi"
     return value
