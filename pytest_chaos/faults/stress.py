@@ -181,6 +181,7 @@ def plan_stress(
     cpu_limit: int | None,
     memory_limit: int | None,
     where: str,
+    memory_where: str | None = None,
 ) -> StressPlan:
     """Honour the limits: how much CPU and memory stress-ng will really use.
 
@@ -188,9 +189,12 @@ def plan_stress(
         cpu: millicores, ``"limit"`` or None (checked by :func:`check_amounts`).
         memory: bytes, ``"limit"`` or None.
         cpu_limit: the target's CPU limit in millicores (None: unlimited).
-        memory_limit: the target's memory limit in bytes (None: unlimited).
+        memory_limit: the memory limit the held memory counts against, in bytes (None:
+            unlimited): for a pod, its memory budget (:func:`pod_memory_budget`).
         where: the target in words (``container web of pod shop/web-1``), for messages.
+        memory_where: what memory_limit is the limit of, in words (default: where).
     """
+    memory_where = memory_where or where
     limited: dict[str, str] = {}
     notes: list[str] = []
     cpu_amount = 0
@@ -212,7 +216,7 @@ def plan_stress(
     if memory == LIMIT:
         if memory_limit is None:
             raise ChaosConfigError(
-                f"memory='limit': {where} has no memory limit; give an amount instead "
+                f"memory='limit': {memory_where} has no memory limit; give an amount instead "
                 "(e.g. memory='256Mi')"
             )
         memory_amount = memory_limit
@@ -221,7 +225,7 @@ def plan_stress(
     if memory_amount and memory_limit is not None and memory_amount >= memory_limit:
         oom = True
         notes.append(
-            f"holding {_mebibytes(memory_amount)} reaches the memory limit of {where} "
+            f"holding {_mebibytes(memory_amount)} reaches the memory limit of {memory_where} "
             f"({_mebibytes(memory_limit)}): expect an OOM kill (usually of the app, which "
             "then restarts with reason OOMKilled)"
         )
@@ -252,6 +256,26 @@ def container_limits(container: Mapping[str, Any]) -> tuple[int | None, int | No
     return _quantity(limits.get("cpu"), cpu_millicores), _quantity(
         limits.get("memory"), memory_bytes
     )
+
+
+def pod_memory_budget(pod: Mapping[str, Any]) -> tuple[int | None, list[str]]:
+    """What the pod's memory cgroup may hold, and the containers that have no memory limit.
+
+    The kubelet limits a pod's memory cgroup to the sum of its containers' memory limits (or
+    an init container's, if larger), and only when every container has one; ephemeral
+    containers, like the stress container, count against it without adding to it. None (and
+    the names) when some container is unlimited: then nothing bounds the pod's memory.
+    """
+    spec = pod.get("spec") or {}
+    containers = spec.get("containers") or []
+    limits = [container_limits(c)[1] for c in containers]
+    unlimited = [
+        str(c.get("name")) for c, limit in zip(containers, limits, strict=True) if limit is None
+    ]
+    if unlimited or not containers:
+        return None, unlimited
+    init = [container_limits(c)[1] for c in spec.get("initContainers") or []]
+    return max([sum(limit or 0 for limit in limits), *(i for i in init if i is not None)]), []
 
 
 def node_capacity(node: Mapping[str, Any]) -> tuple[int | None, int | None]:
@@ -431,8 +455,9 @@ class StressFaults:
             namespace: where they are.
             cpu: CPU to burn: ``"500m"``, ``1``, ``"2"``, or ``"limit"`` (the container's CPU
                 limit); capped at the container's CPU limit.
-            memory: memory to hold: ``"256Mi"``, bytes, or ``"limit"`` (the container's memory
-                limit, which means an OOM kill: usually an OOMKilled restart of the app).
+            memory: memory to hold: ``"256Mi"``, bytes, or ``"limit"``: the pod's memory budget
+                (the sum of its containers' memory limits; for a pod of one container, its
+                limit), which means an OOM kill: usually an OOMKilled restart of the app.
             mode: how many of the matching pods (``one``, ``all``, ``fixed``...).
             value: the number or percent for the modes that need one.
             duration: stress-ng stops by itself after this long, even if never reverted.
@@ -466,14 +491,24 @@ class StressFaults:
         plans = {}
         for pod in chosen:
             target = first_container(pod, container)
-            where = f"container {target['name']} of pod {namespace}/{pod['metadata']['name']}"
-            cpu_limit, memory_limit = container_limits(target)
+            ref = f"{namespace}/{pod['metadata']['name']}"
+            where = f"container {target['name']} of pod {ref}"
+            cpu_limit, _ = container_limits(target)
+            budget, unlimited = pod_memory_budget(pod)
+            if memory_amount == LIMIT and budget is None:
+                raise ChaosConfigError(
+                    f"memory='limit': pod {ref} has no memory limit (container(s) "
+                    f"{', '.join(unlimited)} have none, so nothing bounds its memory); give an "
+                    "amount instead (e.g. memory='256Mi')"
+                )
+            several = len((pod.get("spec") or {}).get("containers") or []) > 1
             plans[pod["metadata"]["name"]] = plan_stress(
                 cpu_amount,
                 memory_amount,
                 cpu_limit=cpu_limit,
-                memory_limit=memory_limit,
+                memory_limit=budget,
                 where=where,
+                memory_where=f"pod {ref} (its containers' limits together)" if several else None,
             )
         injections = [
             new_injection(

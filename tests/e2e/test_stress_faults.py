@@ -172,6 +172,50 @@ def test_cpu_limit_without_a_limit_is_refused_before_anything(
     assert records_in(kube, chaos_namespace) == []
 
 
+def with_sidecar(deployment: dict[str, Any], limits: dict[str, str] | None) -> dict[str, Any]:
+    sidecar: dict[str, Any] = {"name": "proxy", "image": "example/proxy:1.0"}
+    if limits:
+        sidecar["resources"] = {"limits": limits}
+    deployment["spec"]["template"]["spec"]["containers"].append(sidecar)
+    return deployment
+
+
+def test_memory_limit_means_the_pods_budget_the_containers_limits_together(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    """The stress container counts against the pod's memory cgroup: every container's limit."""
+    kube.apps.create_namespaced_deployment(
+        chaos_namespace,
+        with_sidecar(web_deployment(limits={"memory": "128Mi"}), limits={"memory": "64Mi"}),
+    )
+    steady.deployment("web", namespace=chaos_namespace).assert_available(within=30)
+
+    with chaos.stress.pods("app=web", namespace=chaos_namespace, memory="limit") as fault:
+        assert fault.details["memory_bytes"] == 192 * MiB
+        assert fault.details["oom_expected"] is True
+        (note,) = fault.details["notes"]
+        assert note.startswith(
+            f"holding 192Mi reaches the memory limit of pod {fault.targets[0]} (its containers' "
+            "limits together) (192Mi)"
+        )
+    with chaos.stress.pods("app=web", namespace=chaos_namespace, memory="128Mi") as fault:
+        assert fault.details["oom_expected"] is False  # the web container's limit, not the pod's
+
+
+def test_memory_limit_of_a_pod_with_an_unlimited_container_is_refused_before_anything(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    kube.apps.create_namespaced_deployment(
+        chaos_namespace, with_sidecar(web_deployment(limits={"memory": "128Mi"}), limits=None)
+    )
+    steady.deployment("web", namespace=chaos_namespace).assert_available(within=30)
+
+    with pytest.raises(ChaosConfigError, match=r"container\(s\) proxy have none"):
+        chaos.stress.pods("app=web", namespace=chaos_namespace, memory="limit")
+    assert ephemeral(web_pod(kube, chaos_namespace)) == {}
+    assert records_in(kube, chaos_namespace) == []
+
+
 def stress_pods(kube: Kube, namespace: str) -> dict[str, dict[str, Any]]:
     found = kube.core.list_namespaced_pod(
         namespace, label_selector="app.kubernetes.io/managed-by=pytest-chaos"

@@ -186,3 +186,27 @@ def test_marker_checks_refuse_what_the_verbs_refuse() -> None:
         stress.check_stress_nodes(selector="zone=1", cpu=1, count=0)
     with pytest.raises(ChaosConfigError, match="selector="):
         stress.check_stress_nodes(selector="zone==", cpu=1)
+
+
+def pod_with(*limits: str | None, init: tuple[str | None, ...] = ()) -> dict[str, Any]:
+    def container(name: str, limit: str | None) -> dict[str, Any]:
+        return {"name": name, "resources": {"limits": {"memory": limit}} if limit else {}}
+
+    return {
+        "metadata": {"name": "web-1", "namespace": "shop"},
+        "spec": {
+            "containers": [container(f"c{i}", limit) for i, limit in enumerate(limits)],
+            "initContainers": [container(f"i{i}", limit) for i, limit in enumerate(init)],
+        },
+    }
+
+
+def test_a_pods_memory_budget_is_the_sum_of_its_containers_limits() -> None:
+    assert stress.pod_memory_budget(pod_with("64Mi")) == (64 * MiB, [])
+    assert stress.pod_memory_budget(pod_with("64Mi", "1Gi")) == (64 * MiB + 2**30, [])
+    # An init container that may use more than the others together sets the budget.
+    assert stress.pod_memory_budget(pod_with("64Mi", init=("256Mi",))) == (256 * MiB, [])
+
+
+def test_a_container_without_a_memory_limit_leaves_the_pod_unbounded() -> None:
+    assert stress.pod_memory_budget(pod_with("64Mi", None)) == (None, ["c1"])
