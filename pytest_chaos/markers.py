@@ -128,7 +128,7 @@ def chaos_node_drain(
     concurrency: int = 10,
 ) -> None:
     """Drain nodes (cordon, evict honouring budgets) during the test (``chaos.nodes.drain``)."""
-    from pytest_chaos.faults.nodes import check_drain_arguments
+    from pytest_chaos.faults.node_rules import check_drain_arguments
 
     check_drain_arguments(
         name,
@@ -154,7 +154,7 @@ def chaos_node_taint(
     count: int = 1,
 ) -> None:
     """Taint nodes during the test; exactly that taint is removed after (``chaos.nodes.taint``)."""
-    from pytest_chaos.faults.nodes import check_taint_arguments
+    from pytest_chaos.faults.node_rules import check_taint_arguments
 
     check_taint_arguments(
         key,

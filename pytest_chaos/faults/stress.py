@@ -370,7 +370,7 @@ def choose_nodes(
         asked = f"name={names!r}" if names else ""
         message = nothing_matched("nodes", selector, None, existing)
         raise TargetingError(f"{asked + ': ' if asked else ''}{message}")
-    from pytest_chaos.faults.nodes import pick_nodes
+    from pytest_chaos.faults.node_rules import pick_nodes
 
     by_name = {str(n["metadata"]["name"]): n for n in matching}
     return [by_name[name] for name in pick_nodes(by_name, count, rng)], len(matching)

@@ -27,12 +27,8 @@ from pytest_chaos.errors import (
     TargetingError,
 )
 from pytest_chaos.faults import FaultContext
-from pytest_chaos.faults.nodes import (
-    CORDON_ANNOTATION,
-    CORDON_TAINT,
-    ZONE_OUTAGE_TAINT,
-    NodeFaults,
-)
+from pytest_chaos.faults.node_rules import CORDON_ANNOTATION, CORDON_TAINT
+from pytest_chaos.faults.nodes import ZONE_OUTAGE_TAINT, NodeFaults
 from pytest_chaos.ledger import read_cluster
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.safety import Safety

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from pytest_chaos.errors import ChaosConfigError, SafetyError, TargetingError
-from pytest_chaos.faults.nodes import (
+from pytest_chaos.faults.node_rules import (
     CORDON_TAINT,
     Taint,
     check_drain_arguments,
@@ -23,10 +23,10 @@ from pytest_chaos.faults.nodes import (
     restorable_node,
     schedulable_nodes,
     selector_matches,
-    unschedulable_owners,
     with_taint,
     without_taint,
 )
+from pytest_chaos.faults.node_undo import unschedulable_owners
 from pytest_chaos.safety import Safety
 from pytest_chaos.settings import Settings
 
