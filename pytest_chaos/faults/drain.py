@@ -24,7 +24,7 @@ from pytest_chaos.faults.node_rules import (
     short_listing,
 )
 from pytest_chaos.kube import Kube
-from pytest_chaos.kube.retry import call, describe, is_transient
+from pytest_chaos.kube.retry import describe, is_transient
 from pytest_chaos.ledger import UndoRecord
 
 
@@ -250,27 +250,13 @@ def _describe_budget(budget: Mapping[str, Any]) -> str:
 
 
 def _pod_labels(kube: Kube, pod: PodRef) -> dict[str, str]:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = call(kube.core.read_namespaced_pod, pod.name, pod.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return {}
-        raise
-    return dict((found.metadata.labels if found.metadata else None) or {})
+    found = kube.read(kube.core.read_namespaced_pod, pod.name, pod.namespace)
+    return dict(((found or {}).get("metadata") or {}).get("labels") or {})
 
 
 def _replaced_or_gone(kube: Kube, pod: PodRef) -> bool:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = call(kube.core.read_namespaced_pod, pod.name, pod.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
-    return bool(found.metadata and found.metadata.uid != pod.uid)
+    found = kube.read(kube.core.read_namespaced_pod, pod.name, pod.namespace)
+    return found is None or found["metadata"].get("uid") != pod.uid
 
 
 def pods_on(kube: Kube, node: str) -> list[dict[str, Any]]:

@@ -137,17 +137,8 @@ def is_fake_node(node: Mapping[str, Any]) -> bool:
 
 def node_is_fake(kube: Kube, name: str | None) -> bool:
     """Whether the named node is a kwok fake node (False when it does not exist)."""
-    from kubernetes.client.exceptions import ApiException
-
-    if not name:
-        return False
-    try:
-        node = kube.serialize(call(kube.core.read_node, name))
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return is_fake_node(node)
+    node = kube.read(kube.core.read_node, name) if name else None
+    return node is not None and is_fake_node(node)
 
 
 def container_state(pod: Mapping[str, Any], name: str) -> ContainerState | None:
@@ -192,16 +183,7 @@ def ephemeral_status(kube: Kube, namespace: str, pod: str, name: str) -> Contain
 
 def read_pod(kube: Kube, namespace: str, name: str) -> dict[str, Any] | None:
     """A pod as the API returns it (JSON), or None when it does not exist."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = call(kube.core.read_namespaced_pod, name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    data: dict[str, Any] = kube.serialize(found)
-    return data
+    return kube.read(kube.core.read_namespaced_pod, name, namespace)
 
 
 def container_manifest(

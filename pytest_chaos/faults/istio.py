@@ -410,17 +410,9 @@ def _skip(reason: str) -> NoReturn:
 
 
 def _read(kube: Kube, version: str, namespace: str, name: str) -> dict[str, Any] | None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found: Any = call(
-            kube.custom.get_namespaced_custom_object, GROUP, version, namespace, PLURAL, name
-        )
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    return dict(found)
+    return kube.read(
+        kube.custom.get_namespaced_custom_object, GROUP, version, namespace, PLURAL, name
+    )
 
 
 def _apply(

@@ -926,19 +926,16 @@ def delete_partition(kube: Kube, record: UndoRecord) -> str:
     from kubernetes.client.exceptions import ApiException
 
     namespace = str(record.namespace)
-    try:
-        found = call(kube.networking.read_namespaced_network_policy, record.name, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return "already reverted"
-        raise
-    meta: Any = found.metadata
-    if (meta.labels or {}).get(FAULT_LABEL) != record.payload.get("tag"):
+    found = kube.read(kube.networking.read_namespaced_network_policy, record.name, namespace)
+    if found is None:
+        return "already reverted"
+    meta = found["metadata"]
+    if (meta.get("labels") or {}).get(FAULT_LABEL) != record.payload.get("tag"):
         raise DriftError(
             f"{record.target} was replaced by another NetworkPolicy of the same name while the "
             f"partition was active; left as it is (record {record.id})"
         )
-    body: Any = {"preconditions": {"uid": meta.uid}}
+    body: Any = {"preconditions": {"uid": meta["uid"]}}
     try:
         call(kube.networking.delete_namespaced_network_policy, record.name, namespace, body=body)
     except ApiException as exc:

@@ -36,16 +36,8 @@ ATTEMPTS: Final = 10
 
 
 def read_node(kube: Kube, name: str) -> dict[str, Any] | None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = call(kube.core.read_node, name)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    data: dict[str, Any] = kube.serialize(found)
-    return data
+    """A node as the API returns it (JSON), or None when it does not exist."""
+    return kube.read(kube.core.read_node, name)
 
 
 def patch_node(kube: Kube, name: str, body: Any) -> bool:

@@ -785,12 +785,9 @@ def delete_stress_pod(kube: Kube, record: UndoRecord) -> str:
     from pytest_chaos.kube.watching import wait_until
 
     namespace = str(record.namespace)
-    try:
-        found = kube.serialize(call(kube.core.read_namespaced_pod, record.name, namespace))
-    except ApiException as exc:
-        if exc.status == 404:
-            return "already reverted"
-        raise
+    found = kube.read(kube.core.read_namespaced_pod, record.name, namespace)
+    if found is None:
+        return "already reverted"
     meta = found["metadata"]
     if (meta.get("labels") or {}).get(FAULT_LABEL) != record.payload.get("tag"):
         raise DriftError(

@@ -98,28 +98,12 @@ def revert(kube: Kube, record: UndoRecord) -> str:
 
 
 def _namespace_alive(kube: Kube, namespace: str) -> bool:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        found = call(kube.core.read_namespace, namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return not (found.metadata and found.metadata.deletion_timestamp)
+    found = kube.read(kube.core.read_namespace, namespace)
+    return found is not None and not found["metadata"].get("deletionTimestamp")
 
 
 def _read(kube: Kube, record: UndoRecord) -> dict[str, Any] | None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        obj = call(kube.workload_api(record.kind, "read"), record.name, record.namespace)
-    except ApiException as exc:
-        if exc.status == 404:
-            return None
-        raise
-    data: dict[str, Any] = kube.serialize(obj)
-    return data
+    return kube.read(kube.workload_api(record.kind, "read"), record.name, record.namespace)
 
 
 def _recreate(kube: Kube, record: UndoRecord) -> str:

@@ -156,6 +156,24 @@ class Kube:
             response.release_conn()
         return data
 
+    def read(self, read_fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """A read call's object as the API's JSON, or None when it does not exist (404).
+
+        Transient errors are retried (:func:`pytest_chaos.kube.retry.call`); others are raised.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        from pytest_chaos.kube.retry import call
+
+        try:
+            found = call(read_fn, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        data: dict[str, Any] = self.serialize(found)
+        return data
+
     def serialize(self, obj: Any) -> Any:
         """A client model as the API's JSON (camelCase dicts), e.g. to store or compare it."""
         return self.api_client.sanitize_for_serialization(obj)

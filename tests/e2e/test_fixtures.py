@@ -151,3 +151,13 @@ def test_an_unreachable_cluster_is_an_error_naming_the_server(
     )
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines([f"*cannot reach the API server https://127.0.0.1:{port}*"])
+
+
+def test_kube_read_returns_the_objects_json_or_none_when_it_does_not_exist(
+    kube: Kube, chaos_namespace: str
+) -> None:
+    namespace = kube.read(kube.core.read_namespace, chaos_namespace)
+    assert namespace is not None
+    assert namespace["metadata"]["name"] == chaos_namespace  # the API's JSON, camelCase
+    assert "creationTimestamp" in namespace["metadata"]
+    assert kube.read(kube.core.read_namespaced_pod, "no-such-pod", chaos_namespace) is None
