@@ -79,6 +79,8 @@ LIMIT = "limit"
 DELETE_WITHIN = 60.0
 
 Amount = str | float | int | None
+#: Checked arguments: CPU (millicores or "limit"), memory (bytes or "limit"), seconds.
+Checked = tuple[int | str | None, int | str | None, int]
 
 
 # --- the plan (pure) --------------------------------------------------------------------------
@@ -297,17 +299,18 @@ def check_stress_pods(
     duration: Duration = "10m",
     image: str | None = None,
     container: str | None = None,
-) -> None:
+) -> Checked:
     """Check ``chaos.stress.pods``'s arguments (the ``chaos_stress_pods`` marker's)."""
     parse_label_selector(selector, name="selector")
     check_name("namespace", namespace)
-    check_amounts(cpu, memory)
+    amounts = check_amounts(cpu, memory)
     validate_mode(mode, value)
-    check_timeout(duration)
+    timeout = check_timeout(duration)
     if image is not None:
         check_name("image", image)
     if container is not None:
         check_name("container", container)
+    return (*amounts, timeout)
 
 
 def check_stress_nodes(
@@ -320,16 +323,17 @@ def check_stress_nodes(
     namespace: str = "default",
     duration: Duration = "10m",
     image: str | None = None,
-) -> None:
+) -> Checked:
     """Check ``chaos.stress.nodes``'s arguments (the ``chaos_stress_nodes`` marker's)."""
     parse_label_selector(selector, name="selector")
     node_names(name)
-    check_amounts(cpu, memory)
+    amounts = check_amounts(cpu, memory)
     check_count(count)
     check_name("namespace", namespace)
-    check_timeout(duration)
+    timeout = check_timeout(duration)
     if image is not None:
         check_name("image", image)
+    return (*amounts, timeout)
 
 
 def node_names(name: str | Sequence[str] | None) -> list[str] | None:
@@ -471,7 +475,7 @@ class StressFaults:
         returned (with memory past the limit that takes about a second).
         """
         ctx = self._ctx
-        check_stress_pods(
+        cpu_amount, memory_amount, timeout = check_stress_pods(
             selector,
             namespace=namespace,
             cpu=cpu,
@@ -482,8 +486,6 @@ class StressFaults:
             image=image,
             container=container,
         )
-        cpu_amount, memory_amount = check_amounts(cpu, memory)
-        timeout = check_timeout(duration)
         wait = as_seconds(within, name="within")
         toolbox = image or ctx.toolbox_image
         ctx.safety.check_namespace(namespace)
@@ -589,7 +591,7 @@ class StressFaults:
             within: how long the pods may take to start running.
         """
         ctx = self._ctx
-        check_stress_nodes(
+        cpu_amount, memory_amount, timeout = check_stress_nodes(
             selector=selector,
             name=name,
             cpu=cpu,
@@ -599,8 +601,6 @@ class StressFaults:
             duration=duration,
             image=image,
         )
-        cpu_amount, memory_amount = check_amounts(cpu, memory)
-        timeout = check_timeout(duration)
         wait = as_seconds(within, name="within")
         toolbox = image or ctx.toolbox_image
         ctx.safety.check_namespace(namespace)
