@@ -96,8 +96,16 @@ def start(
     marker = tmp_path / "injected"
     test_file = tmp_path / "test_inner.py"
     test_file.write_text(INNER.format(ns=workload.namespace, marker=str(marker), body=BODIES[body]))
-    env = {**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)}
-    proc = subprocess.Popen(
+    return run_inner_test(kube, test_file, ledger=ledger), marker
+
+
+def run_inner_test(kube: Kube, test_file: Path, *, ledger: Path) -> subprocess.Popen[str]:
+    """Run test_file in its own pytest process on kube's cluster, its ledger in ledger.
+
+    Its output is piped; SIGINT works on it like a Ctrl-C (a child of a non-interactive shell
+    ignores SIGINT unless told otherwise).
+    """
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -110,15 +118,13 @@ def start(
             f"--chaos-kubeconfig={kube.kubeconfig}",
             f"--chaos-context={kube.context}",
         ],
-        cwd=tmp_path,
-        env=env,
+        cwd=test_file.parent,
+        env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        # A child of a non-interactive shell ignores SIGINT unless told otherwise.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    return proc, marker
 
 
 def wait_for(marker: Path, proc: subprocess.Popen[str], within: float = 60) -> None:

@@ -9,9 +9,7 @@ none. Afterwards every VirtualService spec is as before, byte for byte, and ours
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 from pytest_chaos import Kube
 from pytest_chaos.ledger import read_cluster
 from tests.e2e.manifests import namespace_with
-from tests.e2e.test_exit_paths import cleanup, run_id, wait_for
+from tests.e2e.test_exit_paths import cleanup, run_id, run_inner_test, wait_for
 from tests.e2e.test_istio_faults import GROUP, PLURAL, service, virtual_service
 
 INNER = """
@@ -87,25 +85,7 @@ def start(
     test_file.write_text(
         INNER.format(ns=mesh.namespace, marker=str(marker), ending=ENDINGS[ending])
     )
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test_file),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--chaos-cluster=existing",
-            f"--chaos-kubeconfig={kube.kubeconfig}",
-            f"--chaos-context={kube.context}",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(tmp_path / "ledger")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ), marker
+    return run_inner_test(kube, test_file, ledger=tmp_path / "ledger"), marker
 
 
 def test_a_failing_test_has_its_faults_reverted_by_teardown(

@@ -8,10 +8,7 @@ ephemeral container got its undo container, and the pod was never restarted.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +19,7 @@ from pytest_chaos import Kube
 from pytest_chaos.faults.ephemeral import API_ONLY
 from pytest_chaos.ledger import read_cluster
 from tests.e2e.manifests import namespace_with
-from tests.e2e.test_exit_paths import cleanup, run_id, wait_for
+from tests.e2e.test_exit_paths import cleanup, run_id, run_inner_test, wait_for
 
 INNER = """
 import time
@@ -75,27 +72,7 @@ def start(
     marker = tmp_path / "injected"
     test_file = tmp_path / "test_inner.py"
     test_file.write_text(INNER.format(ns=namespace, marker=str(marker), ending=ENDINGS[ending]))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test_file),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--chaos-cluster=existing",
-            f"--chaos-kubeconfig={kube.kubeconfig}",
-            f"--chaos-context={kube.context}",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(tmp_path / "ledger")},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    return proc, marker
+    return run_inner_test(kube, test_file, ledger=tmp_path / "ledger"), marker
 
 
 def assert_nothing_left(kube: Kube, namespace: str, before: dict[str, Any]) -> None:

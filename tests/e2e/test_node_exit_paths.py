@@ -9,10 +9,7 @@ and no undo record of the run is left in ``default``, where node records are kep
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pytest
 from examples.nodes import NodePool, node_pool
 from pytest_chaos import Kube
 from pytest_chaos.ledger import CLUSTER_SCOPE_NAMESPACE, read_cluster
-from tests.e2e.test_exit_paths import cleanup, run_id, wait_for
+from tests.e2e.test_exit_paths import cleanup, run_id, run_inner_test, wait_for
 
 INNER = """
 import time
@@ -57,27 +54,7 @@ def start(
     marker = tmp_path / "injected"
     test_file = tmp_path / "test_inner.py"
     test_file.write_text(INNER.format(nodes=pool.nodes, marker=str(marker), body=BODIES[body]))
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(test_file),
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "--chaos-cluster=existing",
-            f"--chaos-kubeconfig={kube.kubeconfig}",
-            f"--chaos-context={kube.context}",
-        ],
-        cwd=tmp_path,
-        env={**os.environ, "PYTEST_CHAOS_LEDGER_DIR": str(ledger)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    return proc, marker
+    return run_inner_test(kube, test_file, ledger=ledger), marker
 
 
 def undo_configmaps(kube: Kube, pool: NodePool) -> list[str]:
