@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from pytest_chaos import Kube
+from pytest_chaos.ledger import read_cluster
 from pytest_chaos.steady.diagnosis import pod_ready
 
 
@@ -86,3 +87,13 @@ def namespace_with(kube: Kube, prefix: str, deployments: dict[str, int]) -> Iter
         yield namespace
     finally:
         kube.core.delete_namespace(namespace)
+
+
+def ephemeral(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A pod's ephemeral containers (JSON) by name."""
+    return {c["name"]: c for c in pod["spec"].get("ephemeralContainers") or []}
+
+
+def records_in(kube: Kube, namespace: str) -> list[str]:
+    """The ids of the open undo records about objects in namespace."""
+    return [r.id for r in read_cluster(kube) if r.namespace == namespace]

@@ -27,10 +27,12 @@ from pytest_chaos.faults import ephemeral as ephemeral_module
 from pytest_chaos.faults import scripts, undo
 from pytest_chaos.faults.ephemeral import API_ONLY
 from pytest_chaos.faults.network import NO_NETEM
-from pytest_chaos.ledger import Owner, UndoRecord, read_cluster
+from pytest_chaos.ledger import Owner, UndoRecord
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 from pytest_chaos.steady import Steady
+from tests.e2e.manifests import ephemeral, records_in
+from tests.e2e.realnode_manifests import identity
 
 
 def broker_deployment() -> dict[str, Any]:
@@ -116,18 +118,6 @@ def app_pod(kube: Kube, namespace: str) -> dict[str, Any]:
     (pod,) = kube.core.list_namespaced_pod(namespace, label_selector="app=app").items
     data: dict[str, Any] = kube.serialize(pod)
     return data
-
-
-def ephemeral(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in pod["spec"].get("ephemeralContainers") or []}
-
-
-def identity(pod: dict[str, Any]) -> tuple[str, int]:
-    return pod["metadata"]["uid"], pod["status"]["containerStatuses"][0]["restartCount"]
-
-
-def records_in(kube: Kube, namespace: str) -> list[str]:
-    return [r.id for r in read_cluster(kube) if r.namespace == namespace]
 
 
 def test_cut_adds_a_privileged_ephemeral_container_aimed_at_the_service(

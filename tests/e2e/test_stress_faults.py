@@ -21,9 +21,10 @@ from pytest_chaos.faults import ephemeral as ephemeral_module
 from pytest_chaos.faults import scripts, undo
 from pytest_chaos.faults.ephemeral import API_ONLY
 from pytest_chaos.faults.undo import FAULT_LABEL
-from pytest_chaos.ledger import read_cluster
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.steady import Steady
+from tests.e2e.manifests import ephemeral, records_in
+from tests.e2e.realnode_manifests import identity
 from tests.e2e.test_network_faults import PlayedKubelet, exited
 
 MiB = 2**20
@@ -72,18 +73,6 @@ def web_pod(kube: Kube, namespace: str) -> dict[str, Any]:
     (pod,) = kube.core.list_namespaced_pod(namespace, label_selector="app=web").items
     data: dict[str, Any] = kube.serialize(pod)
     return data
-
-
-def ephemeral(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {c["name"]: c for c in pod["spec"].get("ephemeralContainers") or []}
-
-
-def identity(pod: dict[str, Any]) -> tuple[str, int]:
-    return pod["metadata"]["uid"], pod["status"]["containerStatuses"][0]["restartCount"]
-
-
-def records_in(kube: Kube, namespace: str) -> list[str]:
-    return [r.id for r in read_cluster(kube) if r.namespace == namespace]
 
 
 def test_stress_in_a_pod_honours_the_containers_cpu_limit(
