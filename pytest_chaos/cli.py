@@ -202,7 +202,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="preferred API server port (another is picked when it is busy)",
     )
-    up.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for ready")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds to wait for ready (not counting the cleanup of a crashed run's leftovers, "
+        "nor time this machine stood still)",
+    )
     up.add_argument(
         "--pod-ready-delay",
         default="0",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import call
@@ -113,11 +114,11 @@ def _describe_nodes(nodes: list[Any]) -> str:
     return ", ".join(f"{n.metadata.name} ready={_node_ready(n)}" for n in nodes) or "no nodes"
 
 
-def _poll_healthz(port: int, component: str, deadline: float) -> None:
+def _poll_healthz(port: int, component: str, deadline: Deadline) -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # self-signed serving certs of KCM / scheduler
-    while time.monotonic() < deadline:
+    while True:
         try:
             with urllib.request.urlopen(
                 f"https://127.0.0.1:{port}/healthz", context=context, timeout=2
@@ -126,15 +127,19 @@ def _poll_healthz(port: int, component: str, deadline: float) -> None:
                     return
         except (OSError, urllib.error.URLError):
             pass
+        if deadline.expired():
+            break
         time.sleep(0.1)
-    raise ClusterError(f"{component} /healthz on port {port} did not answer within the deadline")
+    raise ClusterError(
+        f"{component} /healthz on port {port} did not answer after {deadline.describe()}"
+    )
 
 
 def wait_ready(
     kube: Kube,
     nodes: int,
     *,
-    deadline: float,
+    deadline: Deadline,
     alive: Callable[[], None],
     say: Callable[[str], None],
     health_ports: dict[str, int] | None = None,
@@ -142,7 +147,7 @@ def wait_ready(
     """Wait until CRDs are established, nodes Ready and the controllers at work."""
 
     def remaining() -> float:
-        return max(0.5, deadline - time.monotonic())
+        return max(0.5, deadline.remaining())
 
     try:
         wait_until(

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
+from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import ClusterError, WaitTimeout
 
@@ -202,6 +203,8 @@ class LocalCluster:
         With user (a pytest session), the cluster is shared: the session attaches as a user and
         must :meth:`detach`; a cluster a session started is stopped when its last user leaves.
         Without user (``pytest-chaos cluster up``), the cluster stays up until ``down``.
+        timeout (seconds) bounds the start; cleaning up a crashed run's leftovers and any time
+        this machine stood still (a paused VM) are not counted.
         pod_ready_delay (seconds) makes every pod on the fake nodes take that long to become
         Ready, like a real container starting (0: at once).
         """
@@ -223,7 +226,7 @@ class LocalCluster:
                     state.ephemeral = False  # asked for by hand: keep it after the sessions
                     self._write_state(state)
                 if real_node != "no" and not state.real_node:
-                    self._add_real_node(state, real_node, say, deadline=started + timeout)
+                    self._add_real_node(state, real_node, say, deadline=Deadline(timeout))
                 if user is not None:
                     self._attach(user)
                 server = self._server(state)
@@ -236,6 +239,8 @@ class LocalCluster:
                     real_node_missing=tuple(state.real_node_missing),
                 )
             notes = list(self._clean_stale(state, say))
+            # The budget is for starting: cleaning up a crashed run's leftovers is not counted.
+            deadline = Deadline(timeout)
             binaries_by_name = {
                 name: binaries.binary(name)
                 for name in (
@@ -258,7 +263,7 @@ class LocalCluster:
                         binaries_by_name,
                         notes,
                         say,
-                        deadline=started + timeout,
+                        deadline=deadline,
                         real_node=real_node,
                     )
                     break
@@ -267,6 +272,13 @@ class LocalCluster:
                     if "address already in use" not in str(exc) or attempt == 2:
                         raise
                     say("a port was taken while the cluster started; retrying with others")
+            if deadline.stalled >= 1:
+                notes.append(
+                    f"this machine stood still for {deadline.stalled:.0f}s while the cluster "
+                    "started (a paused VM or process); that time was not counted against the "
+                    "timeout"
+                )
+                say(notes[-1])
             if user is not None:
                 self._attach(user)
             return UpResult(
@@ -289,7 +301,7 @@ class LocalCluster:
         notes: list[str],
         say: Progress,
         *,
-        deadline: float,
+        deadline: Deadline,
         real_node: RealNodeWish = "no",
     ) -> _State:
         api_port, taken = processes.free_port(port)
@@ -322,7 +334,7 @@ class LocalCluster:
         return state
 
     def _add_real_node(
-        self, state: _State, wish: RealNodeWish, say: Progress, *, deadline: float
+        self, state: _State, wish: RealNodeWish, say: Progress, *, deadline: Deadline
     ) -> None:
         """Start the real node of a running cluster (or record why this host cannot run one)."""
         from pytest_chaos.cluster.realnode import RealNode, missing_requirements
@@ -346,7 +358,7 @@ class LocalCluster:
             self.state_dir / "pki",
             self._server(state),
             say,
-            timeout=max(30.0, deadline - time.monotonic()),
+            timeout=max(30.0, deadline.remaining()),
         )
         state.processes.extend(records)
         state.real_node_missing = []
@@ -520,7 +532,7 @@ class LocalCluster:
     # ------------------------------------------------------------------ starting
 
     def _start(
-        self, state: _State, bins: dict[str, Path], say: Progress, *, deadline: float
+        self, state: _State, bins: dict[str, Path], say: Progress, *, deadline: Deadline
     ) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         logs = self.state_dir / "logs"
@@ -708,22 +720,31 @@ class LocalCluster:
         except (OSError, ssl.SSLError, urllib.error.URLError):
             return False
 
-    def _wait_apiserver(self, state: _State, deadline: float) -> None:
+    def _wait_apiserver(self, state: _State, deadline: Deadline) -> None:
         # Nothing can be watched before the API server serves: a deadline-bounded poll of
-        # /readyz, which also fails fast when etcd or the API server has exited.
-        while time.monotonic() < deadline:
+        # /readyz, which also fails fast when etcd or the API server has exited. It asks at
+        # least once, so a budget spent before the API server started still gets an answer.
+        while True:
             for record in state.processes:
                 processes.raise_if_exited(record, "the API server was starting")
             if self._readyz(state):
                 return
+            if deadline.expired():
+                break
             time.sleep(0.1)
-        apiserver = next(r for r in state.processes if r.component == "kube-apiserver")
+        tails = "".join(
+            f"\n  {record.component} ({processes.describe(record)}), the last lines of "
+            f"{record.log}:\n{processes.log_tail(record.log, 10)}"
+            for record in state.processes
+        )
         raise ClusterError(
-            f"kube-apiserver was not ready within the deadline; the last lines "
-            f"of {apiserver.log}:\n{processes.log_tail(apiserver.log)}"
+            f"kube-apiserver was not ready after {deadline.describe()} "
+            f"(`--timeout` sets the budget):{tails}"
         )
 
-    def _bootstrap(self, state: _State, istio_crds: Path, say: Progress, deadline: float) -> None:
+    def _bootstrap(
+        self, state: _State, istio_crds: Path, say: Progress, deadline: Deadline
+    ) -> None:
         from pytest_chaos.cluster import bootstrap
         from pytest_chaos.kube import Kube
 

@@ -70,6 +70,15 @@ def is_running(record: ProcessRecord) -> bool:
     return int(fields[19]) == record.start_time
 
 
+def describe(record: ProcessRecord) -> str:
+    """The record's pid and state for an error message: "pid 42, running (S)" or "pid 42, gone"."""
+    fields = _stat_fields(record.pid)
+    if not fields or int(fields[19]) != record.start_time:
+        return f"pid {record.pid}, gone"
+    state = fields[0]
+    return f"pid {record.pid}, " + ("exited" if state in ("Z", "X") else f"running ({state})")
+
+
 def spawn(
     component: str,
     argv: Sequence[str],
@@ -127,6 +136,8 @@ def log_tail(path: str | Path, lines: int = 25) -> str:
         text = Path(path).read_text(errors="replace")
     except OSError:
         return "    (no log)"
+    if not text.strip():
+        return "    (empty: it has written nothing yet)"
     return "\n".join("    " + line for line in text.splitlines()[-lines:])
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.cluster import binaries, images, processes
+from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import BinaryMissingError, ClusterError
 
@@ -459,7 +460,7 @@ class RealNode:
         problems = missing_requirements() + self._socket_path_problems()
         if problems:
             raise ClusterError("this host cannot run a real node:\n  " + "\n  ".join(problems))
-        deadline = time.monotonic() + timeout
+        deadline = Deadline(timeout)
         records: list[ProcessRecord] = []
         try:
             self._start(kubeconfig, pki_dir, server, say, records, deadline)
@@ -493,7 +494,7 @@ class RealNode:
         server: str,
         say: Say,
         records: list[ProcessRecord],
-        deadline: float,
+        deadline: Deadline,
     ) -> None:
         built = images.build(progress=say)
         self.cleanup(say)  # leftovers of a crashed run
@@ -533,15 +534,20 @@ class RealNode:
             cwd=layout.base,
         )
 
-    def _wait_containerd(self, record: ProcessRecord, deadline: float) -> None:
-        while time.monotonic() < deadline:
+    def _wait_containerd(self, record: ProcessRecord, deadline: Deadline) -> None:
+        while True:
             processes.raise_if_exited(record, "containerd was starting")
             if self.layout.socket.exists():
                 with contextlib.suppress(ClusterError):
                     images.ctr(self.layout.socket, "version", timeout=5)
                     return
+            if deadline.expired():
+                break
             time.sleep(0.1)
-        raise ClusterError(f"containerd did not serve in time:\n{processes.log_tail(record.log)}")
+        raise ClusterError(
+            f"containerd did not serve after {deadline.describe()}:\n"
+            f"{processes.log_tail(record.log)}"
+        )
 
     def _start_kubelet(self, kubeconfig: Path, pki_dir: Path) -> ProcessRecord:
         import yaml
@@ -586,7 +592,7 @@ class RealNode:
         server: str,
         pki_dir: Path,
         records: list[ProcessRecord],
-        deadline: float,
+        deadline: Deadline,
         say: Say,
     ) -> None:
         say(f"waiting for node {self.node_name} to be Ready")
@@ -595,16 +601,19 @@ class RealNode:
         url = f"{server}/api/v1/nodes/{self.node_name}"
         last = "not registered"
         since = self._kubelet_started - 1.0  # heartbeats carry whole seconds
-        while time.monotonic() < deadline:
+        while True:
             for record in records:
                 processes.raise_if_exited(record, f"node {self.node_name} was starting")
             last = _node_condition(url, context, since) or last
-            if last == "Ready":
-                return
+            if last == "Ready" or deadline.expired():
+                break
             time.sleep(0.5)
+        if last == "Ready":
+            return
         kubelet = records[1]
         raise ClusterError(
-            f"node {self.node_name} was not Ready in time ({last}); the last lines of "
+            f"node {self.node_name} was not Ready after {deadline.describe()} ({last}); "
+            "the last lines of "
             f"{kubelet.log}:\n{processes.log_tail(kubelet.log)}"
         )
 

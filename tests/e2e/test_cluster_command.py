@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,12 @@ class Cli:
             timeout=timeout,
             check=False,
         )
+
+    def up(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`cluster up`, which must succeed (its output is the failure message)."""
+        result = self.run("up", *args)
+        assert result.returncode == 0, result.stderr
+        return result
 
     def state(self, name: str = "local") -> dict[str, object]:
         data: dict[str, object] = json.loads((self.state_root / name / "cluster.json").read_text())
@@ -92,7 +99,7 @@ def test_up_twice_reuses_the_cluster_and_down_leaves_nothing(cli: Cli) -> None:
 
 
 def test_up_cleans_up_after_a_killed_run_and_starts_afresh(cli: Cli) -> None:
-    assert cli.run("up").returncode == 0
+    cli.up()
     old = cli.pids()
     # A run killed with SIGKILL mid-start: the API server is gone and the record is lost.
     os.kill(old[1], signal.SIGKILL)
@@ -202,15 +209,41 @@ def test_an_interrupted_up_leaves_nothing_running(cli: Cli, signum: int) -> None
     assert cli.leftovers() == []
 
 
+def test_a_machine_standing_still_mid_start_does_not_use_up_the_timeout(cli: Cli) -> None:
+    # A paused VM (a CI runner put aside) or a stopped process: the clock runs on, we do not.
+    with subprocess.Popen(
+        [sys.executable, "-m", "pytest_chaos", "cluster", "up", "--timeout", "15"],
+        env=cli.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stderr is not None
+        lines = []
+        for line in proc.stderr:
+            lines.append(line)
+            if "waiting for kube-apiserver" in line:
+                break
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(17)  # the fault itself, longer than the whole timeout: nothing to watch
+        proc.send_signal(signal.SIGCONT)
+        _, rest = proc.communicate(timeout=60)
+    output = "".join(lines) + rest
+
+    assert proc.returncode == 0, output
+    stood_still = re.search(r"this machine stood still for (\d+)s", output)
+    assert stood_still, output
+    assert 15 <= int(stood_still.group(1)) <= 19
+
+
 def test_a_pod_ready_delay_makes_pods_start_like_real_ones(cli: Cli) -> None:
     import functools
-    import time
 
     from pytest_chaos import Kube
     from pytest_chaos.steady.diagnosis import pod_ready
     from tests.e2e.manifests import deployment
 
-    assert cli.run("up", "--pod-ready-delay", "1500ms").returncode == 0
+    cli.up("--pod-ready-delay", "1500ms")
     kube = Kube.from_kubeconfig(cli.state_root / "local" / "kubeconfig")
     try:
         kube.wait(

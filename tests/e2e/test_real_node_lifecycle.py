@@ -53,6 +53,12 @@ class Cli:
             check=False,
         )
 
+    def up(self) -> subprocess.CompletedProcess[str]:
+        """`cluster up --real-node`, which must succeed (its output is the failure message)."""
+        result = self.run("up", "--real-node")
+        assert result.returncode == 0, result.stderr
+        return result
+
     def kube(self) -> Kube:
         return Kube.from_kubeconfig(self.state_dir / "kubeconfig", f"pytest-chaos-{NAME}")
 
@@ -111,8 +117,7 @@ def demo_pod(name: str) -> dict[str, Any]:
 
 
 def test_up_adds_a_ready_real_node_and_down_leaves_nothing_behind(cli: Cli) -> None:
-    up = cli.run("up", "--real-node")
-    assert up.returncode == 0, up.stderr
+    cli.up()
     kube = cli.kube()
     try:
         node = kube.core.read_node(realnode.NODE_NAME)
@@ -138,12 +143,11 @@ def test_up_adds_a_ready_real_node_and_down_leaves_nothing_behind(cli: Cli) -> N
 
 
 def test_a_killed_real_node_is_cleaned_up_by_the_next_up(cli: Cli) -> None:
-    assert cli.run("up", "--real-node").returncode == 0
+    cli.up()
     # A crash: the node's processes die without a chance to clean anything.
     for pid in find_orphans(str(cli.state_dir / "realnode") + "/"):
         os.kill(pid, signal.SIGKILL)
-    up = cli.run("up", "--real-node")
-    assert up.returncode == 0, up.stderr
+    up = cli.up()
     assert "cleaning up" in up.stderr
     kube = cli.kube()
     try:
@@ -180,7 +184,7 @@ def test_app_survives(kube):
 def test_a_runtime_dying_mid_test_is_an_infrastructure_error_not_a_failure(
     cli: Cli, pytester: pytest.Pytester
 ) -> None:
-    assert cli.run("up", "--real-node").returncode == 0
+    cli.up()
     pytester.makepyfile(test_inner=INNER_TEST.format(name=NAME))
     for key, value in cli.env.items():
         pytester._monkeypatch.setenv(key, value)
