@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube import Kube
+from pytest_chaos.kube.deadline import Deadline
 from pytest_chaos.kube.retry import call
 from pytest_chaos.kube.watching import wait_until
 

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
-from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import ClusterError, WaitTimeout
+from pytest_chaos.kube.deadline import Deadline
 
 Progress = Callable[[str], None]
 RealNodeWish = Literal["yes", "no", "auto"]

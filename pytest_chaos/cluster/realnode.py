@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.cluster import binaries, images, processes
-from pytest_chaos.cluster.deadline import Deadline
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import BinaryMissingError, ClusterError
+from pytest_chaos.kube.deadline import Deadline
 
 if TYPE_CHECKING:
     from pytest_chaos.kube import Kube

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from pytest_chaos.errors import WaitTimeout
+from pytest_chaos.kube.deadline import machine_stalls
 from pytest_chaos.kube.retry import call, is_transient
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ def wait_until(
     from kubernetes.client.exceptions import ApiException
 
     deadline = time.monotonic() + within
+    stalls = machine_stalls()
+    stalled_before = stalls.stalled()
     objects: dict[str, Any] = {}
     while True:
         listing = call(list_fn, **list_kwargs)
@@ -117,6 +120,11 @@ def wait_until(
         else:
             last = list(objects.values())
             detail = describe(last) if describe else f"{len(last)} object(s) seen"
-            raise WaitTimeout(
-                f"timed out after {within:g}s waiting for {what}; last seen: {detail}", last
-            )
+            message = f"timed out after {within:g}s waiting for {what}; last seen: {detail}"
+            stood_still = stalls.stalled() - stalled_before
+            if stood_still >= 1:
+                message += (
+                    f" (note: this machine stood still for {stood_still:.0f}s of that time, a "
+                    "paused VM or a stopped process, so less of it was observed)"
+                )
+            raise WaitTimeout(message, last)

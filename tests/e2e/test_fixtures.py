@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -161,3 +165,47 @@ def test_kube_read_returns_the_objects_json_or_none_when_it_does_not_exist(
     assert namespace["metadata"]["name"] == chaos_namespace  # the API's JSON, camelCase
     assert "creationTimestamp" in namespace["metadata"]
     assert kube.read(kube.core.read_namespaced_pod, "no-such-pod", chaos_namespace) is None
+
+
+STOPPED_WAIT = """
+import functools, sys
+from pytest_chaos import Kube
+from pytest_chaos.errors import WaitTimeout
+
+def never(pods):
+    print("waiting", flush=True)  # the wait has begun: the parent may stop us now
+    return False
+
+
+kube = Kube.from_kubeconfig(sys.argv[1], sys.argv[2])
+try:
+    kube.wait(
+        functools.partial(kube.core.list_namespaced_pod, "default"),
+        never,
+        within=3,
+        what="a pod that never comes",
+        label_selector="app=never",
+    )
+except WaitTimeout as exc:
+    print(exc)
+"""
+
+
+def test_a_wait_that_times_out_says_when_the_machine_stood_still_meanwhile(kube: Kube) -> None:
+    # A paused CI VM or a stopped process: a timeout then does not mean the cluster was slow.
+    with subprocess.Popen(
+        [sys.executable, "-c", STOPPED_WAIT, str(kube.kubeconfig), kube.context],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "waiting"
+        child.send_signal(signal.SIGSTOP)
+        time.sleep(7)  # the pause itself (the fault): there is nothing to watch
+        child.send_signal(signal.SIGCONT)
+        output, _ = child.communicate(timeout=60)
+
+    assert "timed out after 3s waiting for a pod that never comes" in output
+    stood_still = re.search(r"this machine stood still for (\d+)s of that time", output)
+    assert stood_still, output
+    assert 5 <= int(stood_still.group(1)) <= 8

@@ -9,7 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from pytest_chaos.cluster.deadline import STALL, TICK, Deadline, StallWatch
+from pytest_chaos.kube.deadline import STALL, TICK, Deadline, StallWatch
 
 
 class Clock:
@@ -91,7 +91,7 @@ def test_stalls_before_the_deadline_was_set_are_not_credited_to_it() -> None:
 STOPPED_WAIT = textwrap.dedent(
     """
     import os, signal, time
-    from pytest_chaos.cluster.deadline import Deadline
+    from pytest_chaos.kube.deadline import Deadline
 
     deadline = Deadline(2.0)
     time.sleep(0.6)  # the watch's thread is ticking
