@@ -9,6 +9,7 @@ pass between two ticks), and a :class:`Deadline` moves by the time stood still s
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,17 @@ class StallWatch:
 
 _WATCH: StallWatch | None = None
 _WATCH_LOCK = threading.Lock()
+
+
+def _forget_watch_in_child() -> None:
+    # A forked child has no ticking thread: an inherited watch would count all its time as stood
+    # still, and its deadlines would never expire. The child starts its own on first use.
+    global _WATCH, _WATCH_LOCK
+    _WATCH = None
+    _WATCH_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_watch_in_child)
 
 
 def machine_stalls() -> StallWatch:

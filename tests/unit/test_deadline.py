@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from pytest_chaos.kube.deadline import STALL, TICK, Deadline, StallWatch
+from pytest_chaos.kube.deadline import STALL, TICK, Deadline, StallWatch, machine_stalls
 
 
 class Clock:
@@ -125,3 +126,25 @@ def _wait_until_stopped(pid: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"pid {pid} did not stop itself within 30 s")
+
+
+def test_a_forked_child_gets_a_watch_of_its_own() -> None:
+    # The parent's ticking thread does not exist in a child: without its own watch, the child's
+    # deadlines would count everything as stood still and never expire.
+    parent = machine_stalls()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        try:
+            os.close(read)
+            deadline = Deadline(6.0)
+            time.sleep(STALL + 1.5)
+            verdict = machine_stalls() is not parent and deadline.stalled == 0
+            os.write(write, b"ok" if verdict else b"inherited")
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    assert answer == b"ok"
