@@ -18,6 +18,10 @@
     fresh one, so that the kubelet's restart back-off never applies); ``chaos.stress.pods(
     memory="limit")`` from call to return, then to the OOMKilled restart that
     ``steady.pods(...).assert_restarted("OOMKilled")`` reports, then to the pod Ready again.
+(e) Cluster DNS: the time to answer a Service's name, a name that is no Service (NXDOMAIN) and a
+    name forwarded to the host's resolver, asked from this host of the server the pods use
+    (``pytest-chaos-dns``; pods reach it through kube-proxy); and from a Service's creation to
+    its first answer (asked every 5 ms).
 
 Needs root and a host that can run the real node. Usage:
     python benchmarks/real_node.py [--rounds 5] [--json FILE]
@@ -45,7 +49,7 @@ from typing import Any
 
 import httpx
 
-from pytest_chaos.cluster import realnode
+from pytest_chaos.cluster import cluster_dns, dnsquery, realnode
 from pytest_chaos.cluster.local import context_name, state_root
 from pytest_chaos.faults import FaultContext
 from pytest_chaos.faults.stress import StressFaults
@@ -350,6 +354,38 @@ def oom_restart(kube: Kube, namespace: str, rounds: int, ledger_dir: Path) -> di
 # --- main -------------------------------------------------------------------------------------
 
 
+def dns_timings(kube: Kube, namespace: str, rounds: int) -> dict[str, Any]:
+    server = (realnode.host_ip(), cluster_dns.PORT)
+    known = f"{cluster_dns.SERVICE}.{cluster_dns.NAMESPACE}.svc.{cluster_dns.DOMAIN}"
+    names = {
+        "service_ms": known,
+        "nxdomain_ms": f"nothing.{namespace}.svc.{cluster_dns.DOMAIN}",
+        "forwarded_ms": "pypi.org",
+    }
+    results: dict[str, Any] = {}
+    for key, name in names.items():
+        times = []
+        for _ in range(rounds * 20):
+            began = time.perf_counter()
+            dnsquery.query(server, name)
+            times.append((time.perf_counter() - began) * 1000)
+        results[key] = summary(times)
+    lags = []
+    for number in range(rounds):
+        name = f"dns-bench-{number}"
+        body = {"metadata": {"name": name}, "spec": {"ports": [{"port": 80}]}}
+        began = time.perf_counter()
+        kube.core.create_namespaced_service(namespace, body)
+        fqdn = f"{name}.{namespace}.svc.{cluster_dns.DOMAIN}"
+        while not dnsquery.query(server, fqdn).addresses:
+            if time.perf_counter() - began > 30:
+                raise RuntimeError(f"{fqdn} did not resolve within 30 s")
+            time.sleep(0.005)
+        lags.append((time.perf_counter() - began) * 1000)
+    results["created_to_resolvable_ms"] = summary(lags)
+    return results
+
+
 def measure(kube: Kube, rounds: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
     with workload(kube) as (namespace, ip):
@@ -363,6 +399,7 @@ def measure(kube: Kube, rounds: int) -> dict[str, Any]:
         results["c_monitor_lag"] = detection_lag(ip, pod_ip, rounds, every=0.1)
         with tempfile.TemporaryDirectory(prefix="rnbench-ledger-") as ledger_dir:
             results["d_oom_restart"] = oom_restart(kube, namespace, rounds, Path(ledger_dir))
+        results["e_cluster_dns"] = dns_timings(kube, namespace, rounds)
     return results
 
 

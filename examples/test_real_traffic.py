@@ -20,7 +20,8 @@ connections:
   monitor measures what the clients saw meanwhile.
 
 The app is pytest-chaos's demo image: ``/`` answers, ``/ready`` is its readiness, ``/broker``
-reports its broker connection as JSON. The local cluster has no DNS: clients get ClusterIPs.
+reports its broker connection as JSON. Pods find each other by Service name (the real node's
+cluster DNS), as in production; the test process, outside the cluster, uses ClusterIPs and pod IPs.
 
 Run with ``pytest -m chaos examples/``; skipped, with the reason, where no real node can run.
 """
@@ -136,12 +137,13 @@ def test_killing_an_instance_under_traffic(
 def test_a_service_cut_off_its_broker_reconnects_after_the_revert(
     kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
 ) -> None:
-    broker_ip = service(kube, chaos_namespace, "broker", port=9000, target=9000)
+    service(kube, chaos_namespace, "broker", port=9000, target=9000)
     kube.apps.create_namespaced_deployment(
         chaos_namespace, demo("broker", env={"BROKER_LISTEN": ":9000"})
     )
     kube.apps.create_namespaced_deployment(
-        chaos_namespace, demo("app", env={"BROKER_ADDR": f"{broker_ip}:9000"})
+        chaos_namespace,
+        demo("app", env={"BROKER_ADDR": "broker:9000"}),  # by name, via DNS
     )
     steady.namespace(chaos_namespace).assert_ready(within=60)
     (app,) = kube.core.list_namespaced_pod(chaos_namespace, label_selector="app=app").items

@@ -9,6 +9,8 @@ Three images, each an OCI image-layout tarball with one uncompressed layer:
   the shared libraries ``ldd`` names, plus ``pytest-chaos-hold`` (static Go, holds memory for
   ``chaos.stress`` without it counting in its own resident set).
 
+Beside them, ``pytest-chaos-dns`` (static Go): the real node's cluster DNS, run on the host.
+
 The Go sources live under ``tools/images/``. The tarballs are cached in
 ``<cache>/images-<hash>/``; the hash covers the Go sources, this module's recipe version and the
 host files the toolbox copies, so a build happens again only when one of those changes.
@@ -41,7 +43,7 @@ from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 Progress = Callable[[str], None]
 
 #: Bumped whenever the way images are assembled changes (it is part of the cache hash).
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 
 REGISTRY = "localhost/pytest-chaos"
 PAUSE_IMAGE = f"{REGISTRY}/pause:3.10"
@@ -62,6 +64,9 @@ _TOOLBOX_DIRS = ("/usr/lib/x86_64-linux-gnu/xtables",)
 _TOOLBOX_ETC = ("/etc/protocols", "/etc/services", "/etc/ethertypes")
 #: Debian packages the toolbox's commands come from (for error messages).
 TOOLBOX_PACKAGES = ("iptables", "iproute2", "stress-ng", "procps", "curl", "util-linux")
+#: The real node's cluster DNS server, built beside the images (it runs on the host).
+DNS_PROGRAM = "pytest-chaos-dns"
+
 #: Where the toolbox has the memory holder of chaos.stress (built from tools/images/hold).
 HOLD_COMMAND = "/usr/local/bin/pytest-chaos-hold"
 
@@ -235,7 +240,7 @@ def oci_archive(
 
 
 def sources_dir() -> Path:
-    """The Go sources of the images' own programs (``tools/images``: pause, demo, hold)."""
+    """The Go sources of the images' own programs (``tools/images``: pause, demo, hold, dns)."""
     return binaries.tools_dir() / "images"
 
 
@@ -384,6 +389,11 @@ class BuiltImages:
     directory: Path
 
     @property
+    def dns(self) -> Path:
+        """The real node's DNS server (``tools/images/dns``), run on the host."""
+        return self.directory / DNS_PROGRAM
+
+    @property
     def archives(self) -> dict[str, Path]:
         """Reference -> OCI archive."""
         return {
@@ -431,10 +441,11 @@ def _build_into(out: Path, say: Progress) -> None:
     src = sources_dir()
     bins = out / "bin"
     bins.mkdir()
-    say("go build: pause, demo, hold")
+    say("go build: pause, demo, hold, dns")
     pause = go_build(src / "pause", bins / "pause")
     demo = go_build(src / "demo", bins / "demo")
     hold = go_build(src / "hold", bins / "hold")
+    go_build(src / "dns", out / DNS_PROGRAM)  # a host process of the real node, not an image
     (out / "pause.tar").write_bytes(
         oci_archive(PAUSE_IMAGE, _static_layer(pause, "pause").tar_bytes(), entrypoint=["/pause"])
     )

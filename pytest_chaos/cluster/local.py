@@ -42,7 +42,7 @@ POD_CIDR = "10.244.0.1/16"
 #: Start order; each later component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: The processes of the optional real node, started after the others.
-REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy")
+REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "cluster-dns")
 
 _STATE_FILE = "cluster.json"
 

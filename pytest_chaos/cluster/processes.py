@@ -245,11 +245,11 @@ def listening_ports(pids: Iterable[int]) -> set[int]:
     return ports
 
 
-def port_is_listening(port: int) -> bool:
-    """True when something accepts TCP connections on 127.0.0.1:port."""
+def port_is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port."""
     with socket.socket() as probe:
         probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        return probe.connect_ex((host, port)) == 0
 
 
 def raise_if_exited(record: ProcessRecord, what: str) -> None:

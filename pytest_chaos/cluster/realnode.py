@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_chaos.cluster import binaries, images, processes
+from pytest_chaos.cluster import binaries, cluster_dns, images, processes
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import BinaryMissingError, ClusterError
 from pytest_chaos.kube.deadline import Deadline
@@ -168,6 +168,11 @@ def _busy_ports() -> list[str]:
     for what, port in PORTS.items():
         if processes.port_is_listening(port):
             busy.append(f"port {port} ({what}) is in use: is another real node running?")
+    if processes.port_is_listening(cluster_dns.PORT, host=host_ip()):
+        busy.append(
+            f"port {cluster_dns.PORT} (the cluster DNS) is in use on {host_ip()}: "
+            "is another real node running?"
+        )
     return busy
 
 
@@ -310,7 +315,8 @@ def kubelet_config(layout: Layout, ca_cert: Path) -> dict[str, Any]:
         "readOnlyPort": 0,
         "healthzBindAddress": "127.0.0.1",
         "healthzPort": PORTS["kubelet-healthz"],
-        "clusterDomain": "cluster.local",
+        "clusterDomain": cluster_dns.DOMAIN,
+        "clusterDNS": [cluster_dns.SERVICE_IP],
         "resolvConf": "/etc/resolv.conf",
         "evictionHard": {
             "memory.available": "100Mi",
@@ -452,10 +458,11 @@ class RealNode:
         *,
         timeout: float = 120.0,
     ) -> list[ProcessRecord]:
-        """Start containerd, import the images, start kubelet and kube-proxy, wait for Ready.
+        """Start containerd, the images, kubelet, kube-proxy and the cluster DNS; wait for Ready.
 
-        Returns the process records (containerd, kubelet, kube-proxy), in start order. On
-        failure everything started is stopped and cleaned up before the error propagates.
+        Returns the process records (containerd, kubelet, kube-proxy, cluster-dns), in start
+        order. On failure everything started is stopped and cleaned up before the error
+        propagates.
         """
         problems = missing_requirements() + self._socket_path_problems()
         if problems:
@@ -512,11 +519,41 @@ class RealNode:
         records.append(self._start_containerd())
         self._wait_containerd(records[-1], deadline)
         images.import_images(layout.socket, built, progress=say)
-        say(f"starting kubelet ({self.node_name}) and kube-proxy")
+        say(f"starting kubelet ({self.node_name}), kube-proxy and the cluster DNS")
         self._kubelet_started = time.time()  # older Ready heartbeats are a previous run's
         records.append(self._start_kubelet(kubeconfig, pki_dir))
         records.append(self._start_kube_proxy(kubeconfig))
+        self._start_cluster_dns(built.dns, kubeconfig, pki_dir, server, records, deadline)
         self._wait_node_ready(server, pki_dir, records, deadline, say)
+
+    def _start_cluster_dns(
+        self,
+        program: Path,
+        kubeconfig: Path,
+        pki_dir: Path,
+        server: str,
+        records: list[ProcessRecord],
+        deadline: Deadline,
+    ) -> None:
+        from pytest_chaos.kube import Kube
+
+        address = host_ip()
+        records.append(
+            cluster_dns.start(
+                program,
+                self.layout.base,
+                self.layout.logs / "dns.log",
+                listen_ip=address,
+                server=server,
+                pki_dir=pki_dir,
+            )
+        )
+        kube = Kube.from_kubeconfig(kubeconfig)
+        try:
+            cluster_dns.publish(kube, address, self.node_name)
+        finally:
+            kube.close()
+        cluster_dns.wait_serving(records[-1], address, deadline)
 
     def _start_containerd(self) -> ProcessRecord:
         layout = self.layout
@@ -610,7 +647,7 @@ class RealNode:
             time.sleep(0.5)
         if last == "Ready":
             return
-        kubelet = records[1]
+        kubelet = next(r for r in records if r.component == "kubelet")
         raise ClusterError(
             f"node {self.node_name} was not Ready after {deadline.describe()} ({last}); "
             "the last lines of "
@@ -620,13 +657,13 @@ class RealNode:
     # ---------------------------------------------------------------- stop and cleanup
 
     def stop(self, records: Iterable[ProcessRecord], say: Say | None = None) -> list[str]:
-        """Stop kube-proxy, kubelet, every container and containerd; then :meth:`cleanup`.
+        """Stop the DNS, kube-proxy, kubelet, every container and containerd; then :meth:`cleanup`.
 
         Returns what could not be removed (empty when the host is clean again).
         """
         log = say or (lambda _message: None)
         by_name = {r.component: r for r in records if processes.is_running(r)}
-        for component in ("kube-proxy", "kubelet"):
+        for component in (cluster_dns.COMPONENT, "kube-proxy", "kubelet"):
             if component in by_name:
                 processes.terminate([by_name[component].pid], grace=10.0)
         self._kill_containers(log)

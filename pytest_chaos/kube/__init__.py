@@ -57,6 +57,13 @@ class Kube:
         return client.AppsV1Api(self.api_client)
 
     @cached_property
+    def discovery(self) -> client.DiscoveryV1Api:
+        """discovery.k8s.io/v1: endpointslices."""
+        from kubernetes import client
+
+        return client.DiscoveryV1Api(self.api_client)
+
+    @cached_property
     def policy(self) -> client.PolicyV1Api:
         """policy/v1: PodDisruptionBudgets."""
         from kubernetes import client

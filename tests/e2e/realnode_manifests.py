@@ -99,7 +99,7 @@ def service(name: str, *, port: int = 80, target: int | str = "http") -> dict[st
 
 
 def create_service(kube: Kube, namespace: str, manifest: dict[str, Any]) -> str:
-    """Create a Service and return its ClusterIP (no DNS here: clients get the IP)."""
+    """Create a Service and return its ClusterIP."""
     created = kube.core.create_namespaced_service(namespace, manifest)
     return str(created.spec.cluster_ip)
 

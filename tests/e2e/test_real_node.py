@@ -426,3 +426,48 @@ def test_memory_stress_past_the_limit_ends_in_an_oomkilled_restart_that_steady_r
     assert undo.revert(kube, stress.records[0]).startswith("already ended by itself")
     stress.revert()
     web.assert_no_restarts(since=[restart])
+
+
+# --- 6. cluster DNS ---------------------------------------------------------------------------
+
+
+def test_pods_resolve_services_by_name_through_the_cluster_dns(
+    kube: Kube, chaos_namespace: str
+) -> None:
+    web_ip = create_service(kube, chaos_namespace, service("web"))
+    deploy(kube, chaos_namespace, demo_deployment("web"))
+    deploy(kube, chaos_namespace, demo_deployment("client"))
+    client = the_pod(kube, chaos_namespace, "client")
+    answer = (200, "Version: 0.0.1; Release: real\n")
+
+    def routed(cluster_ip: str) -> None:
+        """Wait until kube-proxy routes the ClusterIP (probed from this host, fresh connections):
+        the client's HTTP keep-alive must not pin a connection made before."""
+
+        def answers() -> None:
+            try:
+                assert get_text(f"http://{cluster_ip}/") == answer
+            except OSError as exc:  # not routed yet: refused or timed out
+                raise AssertionError(f"not routed yet: {exc!r}") from exc
+
+        eventually(answers, within=10, every=0.1)
+
+    def through_client(url: str) -> tuple[int, str]:
+        return get_text(pod_url(client, f"/?addr={url}"))
+
+    routed(web_ip)
+    # The short name (the pod's search path), the namespaced name and the FQDN.
+    for name in ("web", f"web.{chaos_namespace}", f"web.{chaos_namespace}.svc.cluster.local"):
+        assert through_client(f"http://{name}/") == answer, name
+
+    # A name that is no Service fails at once, as on any cluster.
+    status, body = through_client("http://nope/")
+    assert status == 500
+    assert "lookup nope" in body, body
+    assert "no such host" in body, body
+
+    # A Service created now resolves as soon as kube-proxy routes it: the DNS watches the API.
+    late = service("late")
+    late["spec"]["selector"] = {"app": "web"}
+    routed(create_service(kube, chaos_namespace, late))
+    assert through_client("http://late/") == answer
