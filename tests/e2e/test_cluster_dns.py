@@ -43,7 +43,8 @@ def dns_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class StubUpstream:
     """A resolver for names outside the cluster: answers every A query with one address."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, drop: int = 0) -> None:
+        self.drop = drop  # queries to leave unanswered first, like datagrams lost on the way
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.address = f"127.0.0.1:{self.sock.getsockname()[1]}"
@@ -57,6 +58,8 @@ class StubUpstream:
             except OSError:
                 return  # closed
             self.asked.append(query)
+            if len(self.asked) <= self.drop:
+                continue
             header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, 1, 0, 0)
             record = b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 60, 4)
             question = query[12:]
@@ -218,6 +221,21 @@ def test_other_names_are_forwarded_to_the_hosts_resolver(
     assert not answer.authoritative  # the upstream's answer, relayed as it came
     assert dns.ask("pypi.org", tcp=True).addresses == (UPSTREAM_ADDRESS,)
     assert len(upstream.asked) == 2
+
+
+def test_a_lost_upstream_answer_is_asked_again(
+    dns_program: Path, kube: Kube, tmp_path: Path
+) -> None:
+    lossy = StubUpstream(drop=1)
+    proc, server = start_server(dns_program, kube, tmp_path, [lossy.address])
+    try:
+        answer = dnsquery.query(server.address, "pypi.org", timeout=5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        lossy.close()
+    assert answer.addresses == (UPSTREAM_ADDRESS,)
+    assert len(lossy.asked) == 2
 
 
 def test_an_upstream_that_does_not_answer_is_servfail_not_silence(

@@ -408,24 +408,40 @@ func reply4(query []byte, q *question, rcode byte, ips []net.IP) []byte {
 	return out
 }
 
-// forward asks the upstream resolvers in turn; SERVFAIL when none answers.
+// forward asks the upstream resolvers in turn, twice round (a lost datagram is asked again after
+// a second, as resolvers do); SERVFAIL when none answers.
 func (s *server) forward(query []byte) []byte {
 	buffer := make([]byte, 65535)
-	for _, upstream := range s.upstreams {
-		conn, err := net.DialTimeout("udp", upstream, 2*time.Second)
-		if err != nil {
-			continue
-		}
-		_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-		if _, err := conn.Write(query); err == nil {
-			if n, err := conn.Read(buffer); err == nil {
-				conn.Close()
-				return append([]byte(nil), buffer[:n]...)
+	for round := 0; round < 2; round++ {
+		for _, upstream := range s.upstreams {
+			if reply := exchange(upstream, query, buffer); reply != nil {
+				return reply
 			}
 		}
-		conn.Close()
 	}
 	return reply4(query, nil, rcodeSrv, nil)
+}
+
+// exchange sends query to upstream and returns its reply (same id), or nil after a second.
+func exchange(upstream string, query, buffer []byte) []byte {
+	conn, err := net.DialTimeout("udp", upstream, time.Second)
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write(query); err != nil {
+		return nil
+	}
+	for {
+		n, err := conn.Read(buffer)
+		if err != nil {
+			return nil
+		}
+		if n >= 2 && buffer[0] == query[0] && buffer[1] == query[1] {
+			return append([]byte(nil), buffer[:n]...)
+		}
+	}
 }
 
 func (s *server) handle(query []byte) []byte {
