@@ -53,9 +53,9 @@ func main() {
 		log.Fatalf("API client: %v", err)
 	}
 	store := newStore()
-	go listWatch(client, cfg.Server+"/api/v1/services", store.setServices, store.applyService)
+	go listWatch(client, cfg.Server+"/api/v1/services", store.services.set, store.services.apply)
 	go listWatch(client, cfg.Server+"/apis/discovery.k8s.io/v1/endpointslices",
-		store.setSlices, store.applySlice)
+		store.slices.set, store.slices.apply)
 	srv := &server{store: store, domain: "." + strings.Trim(cfg.Domain, ".") + ".",
 		upstreams: cfg.Upstreams}
 	udp, err := net.ListenPacket("udp", cfg.Listen)
@@ -131,82 +131,68 @@ type endpointSlice struct {
 	} `json:"endpoints"`
 }
 
-// store holds what the API said: ClusterIPs by "name.namespace", and the ready addresses of each
-// EndpointSlice (for headless Services) by "namespace/slice".
+// index keeps one kind of API object by key, in step with a list-and-watch.
+type index[T any] struct {
+	mu    *sync.RWMutex
+	items map[string]T
+	key   func(T) string
+}
+
+// set replaces everything with a list's items.
+func (ix *index[T]) set(raws []json.RawMessage) {
+	fresh := map[string]T{}
+	for _, raw := range raws {
+		var item T
+		if json.Unmarshal(raw, &item) == nil {
+			fresh[ix.key(item)] = item
+		}
+	}
+	ix.mu.Lock()
+	ix.items = fresh
+	ix.mu.Unlock()
+}
+
+// apply takes one watch event (ADDED, MODIFIED or DELETED).
+func (ix *index[T]) apply(kind string, raw json.RawMessage) {
+	var item T
+	if json.Unmarshal(raw, &item) != nil {
+		return
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if kind == "DELETED" {
+		delete(ix.items, ix.key(item))
+	} else {
+		ix.items[ix.key(item)] = item
+	}
+}
+
+// store holds what the API said: Services by "name.namespace", and EndpointSlices (for headless
+// Services) by "namespace/slice".
 type store struct {
-	mu        sync.RWMutex
-	clusterIP map[string]string
-	slices    map[string]endpointSlice
+	mu       sync.RWMutex
+	services index[service]
+	slices   index[endpointSlice]
 }
 
 func newStore() *store {
-	return &store{clusterIP: map[string]string{}, slices: map[string]endpointSlice{}}
-}
-
-func (s *store) setServices(items []json.RawMessage) {
-	fresh := map[string]string{}
-	for _, raw := range items {
-		var svc service
-		if json.Unmarshal(raw, &svc) == nil {
-			fresh[svc.Metadata.Name+"."+svc.Metadata.Namespace] = svc.Spec.ClusterIP
-		}
-	}
-	s.mu.Lock()
-	s.clusterIP = fresh
-	s.mu.Unlock()
-}
-
-func (s *store) applyService(kind string, raw json.RawMessage) {
-	var svc service
-	if json.Unmarshal(raw, &svc) != nil {
-		return
-	}
-	key := svc.Metadata.Name + "." + svc.Metadata.Namespace
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if kind == "DELETED" {
-		delete(s.clusterIP, key)
-	} else {
-		s.clusterIP[key] = svc.Spec.ClusterIP
-	}
-}
-
-func (s *store) setSlices(items []json.RawMessage) {
-	fresh := map[string]endpointSlice{}
-	for _, raw := range items {
-		var slice endpointSlice
-		if json.Unmarshal(raw, &slice) == nil {
-			fresh[slice.Metadata.Namespace+"/"+slice.Metadata.Name] = slice
-		}
-	}
-	s.mu.Lock()
-	s.slices = fresh
-	s.mu.Unlock()
-}
-
-func (s *store) applySlice(kind string, raw json.RawMessage) {
-	var slice endpointSlice
-	if json.Unmarshal(raw, &slice) != nil {
-		return
-	}
-	key := slice.Metadata.Namespace + "/" + slice.Metadata.Name
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if kind == "DELETED" {
-		delete(s.slices, key)
-	} else {
-		s.slices[key] = slice
-	}
+	s := &store{}
+	s.services = index[service]{mu: &s.mu, items: map[string]service{},
+		key: func(svc service) string { return svc.Metadata.Name + "." + svc.Metadata.Namespace }}
+	s.slices = index[endpointSlice]{mu: &s.mu, items: map[string]endpointSlice{},
+		key: func(es endpointSlice) string { return es.Metadata.Namespace + "/" + es.Metadata.Name }}
+	return s
 }
 
 // lookup returns the IPv4 addresses of "name.namespace" and whether the Service exists.
 func (s *store) lookup(key string) ([]net.IP, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	clusterIP, found := s.clusterIP[key]
+	svc, found := s.services.items[key]
 	if !found {
 		return nil, false
 	}
+	clusterIP := svc.Spec.ClusterIP
 	if clusterIP != "None" && clusterIP != "" {
 		if ip := net.ParseIP(clusterIP).To4(); ip != nil {
 			return []net.IP{ip}, true
@@ -215,7 +201,7 @@ func (s *store) lookup(key string) ([]net.IP, bool) {
 	}
 	name, namespace, _ := strings.Cut(key, ".")
 	var ips []net.IP
-	for _, slice := range s.slices {
+	for _, slice := range s.slices.items {
 		if slice.Metadata.Namespace != namespace || slice.AddressType != "IPv4" ||
 			slice.Metadata.Labels["kubernetes.io/service-name"] != name {
 			continue
