@@ -14,6 +14,9 @@ connections:
 * **Cutting a service off its broker** (the NATS question): ``chaos.network.cut`` resets the
   service's long-lived connection at once and refuses reconnects until the revert; then the
   service reconnects by itself. Nothing is restarted.
+* **A DNS outage**: ``chaos.network.cut(..., to="kube-dns.kube-system")`` cuts the app off the
+  cluster DNS, as on any cluster. New lookups fail at once; what the app already holds (its
+  pooled HTTP connection, its broker connection) goes on working, and addresses still work.
 * **Running out of memory**: ``chaos.stress.pods(memory="limit")`` fills the pod's memory budget
   the way a leak would; the kernel OOM-kills the app and the kubelet restarts it.
   ``steady.pods(...).assert_restarted("OOMKilled")`` reports the restart and why, and the
@@ -175,6 +178,49 @@ def test_a_service_cut_off_its_broker_reconnects_after_the_revert(
     now = kube.core.read_namespaced_pod(app.metadata.name, chaos_namespace)
     assert now.metadata.uid == app.metadata.uid
     assert now.status.container_statuses[0].restart_count == 0
+
+
+def test_a_dns_outage_fails_new_lookups_but_not_the_connections_already_open(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    web_ip = service(kube, chaos_namespace, "web", port=80, target=8080)
+    service(kube, chaos_namespace, "broker", port=9000, target=9000)
+    for name, env in (
+        ("web", {}),
+        ("broker", {"BROKER_LISTEN": ":9000"}),
+        ("app", {"BROKER_ADDR": "broker:9000"}),
+    ):
+        kube.apps.create_namespaced_deployment(chaos_namespace, demo(name, env=env))
+    steady.namespace(chaos_namespace).assert_ready(within=60)
+    (app,) = kube.core.list_namespaced_pod(chaos_namespace, label_selector="app=app").items
+    base = f"http://{app.status.pod_ip}:8080"
+
+    def through_app(url: str) -> httpx.Response:
+        """The app calls url (the demo's call-through), and answers what it got."""
+        return httpx.get(base, params={"addr": url}, timeout=15)
+
+    def answers(url: str) -> None:
+        assert through_app(url).status_code == 200
+
+    def broker() -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(f"{base}/broker", timeout=2).json()
+        assert state["connected"], state
+        return state
+
+    eventually(lambda: answers("http://web/"), within=20)  # it now holds a pooled connection
+    before = eventually(broker, within=20)
+
+    with chaos.network.cut("app=app", namespace=chaos_namespace, to="kube-dns.kube-system"):
+        # A name it has no connection to cannot be resolved: the request fails at once ...
+        failed = through_app(f"http://web.{chaos_namespace}/")
+        assert failed.status_code == 500
+        assert f"lookup web.{chaos_namespace}" in failed.text
+        # ... while what it already holds goes on working, and so do addresses.
+        answers("http://web/")
+        answers(f"http://{web_ip}/")
+        assert broker()["connects"] == before["connects"]
+
+    eventually(lambda: answers(f"http://web.{chaos_namespace}/"), within=10)
 
 
 def test_running_out_of_memory_restarts_the_app_and_clients_notice(

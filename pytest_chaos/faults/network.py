@@ -444,11 +444,8 @@ def _endpoints(
     kube: Kube, namespace: str, service: str
 ) -> list[tuple[str, list[tuple[str, str, int]]]]:
     """(address, [(port name, protocol, port)]) of every endpoint of a Service, ready or not."""
-    from kubernetes import client
-
-    discovery = client.DiscoveryV1Api(kube.api_client)
     listing = kube.list_raw(
-        discovery.list_namespaced_endpoint_slice,
+        kube.discovery.list_namespaced_endpoint_slice,
         namespace,
         label_selector=f"kubernetes.io/service-name={service}",
     )

@@ -19,7 +19,7 @@ import pytest
 
 from pytest_chaos import Kube, eventually
 from pytest_chaos.chaos import Chaos
-from pytest_chaos.cluster import ClusterHandle
+from pytest_chaos.cluster import ClusterHandle, realnode
 from pytest_chaos.errors import NotSteadyError
 from pytest_chaos.faults import undo
 from pytest_chaos.steady import Steady
@@ -471,3 +471,28 @@ def test_pods_resolve_services_by_name_through_the_cluster_dns(
     late["spec"]["selector"] = {"app": "web"}
     routed(create_service(kube, chaos_namespace, late))
     assert through_client("http://late/") == answer
+
+
+def test_a_cut_to_the_kube_dns_service_is_a_dns_outage_for_the_chosen_pods_only(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    create_service(kube, chaos_namespace, service("web"))
+    for name in ("web", "app", "other"):
+        deploy(kube, chaos_namespace, demo_deployment(name))
+    app, other = (the_pod(kube, chaos_namespace, name) for name in ("app", "other"))
+
+    def lookup(pod: dict[str, Any], name: str) -> tuple[int, str]:
+        """A new connection by name from pod (a name it has not used: no pooled connection)."""
+        return get_text(pod_url(pod, f"/?addr=http://{name}/"))
+
+    cut = chaos.network.cut("app=app", namespace=chaos_namespace, to="kube-dns.kube-system")
+    assert cut.details["ips"] == ["10.96.0.10", realnode.host_ip()]  # the Service and its server
+
+    status, body = lookup(app, "web")
+    assert status == 500
+    assert "lookup web" in body, body
+    assert lookup(other, "web")[0] == 200  # the other pod resolves as before
+
+    cut.revert()
+
+    assert lookup(app, f"web.{chaos_namespace}")[0] == 200
