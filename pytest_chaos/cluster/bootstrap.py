@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import ssl
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -118,18 +117,18 @@ def _poll_healthz(port: int, component: str, deadline: Deadline) -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # self-signed serving certs of KCM / scheduler
-    while True:
+
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(
                 f"https://127.0.0.1:{port}/healthz", context=context, timeout=2
             ) as response:
-                if response.status == 200:
-                    return
+                return bool(response.status == 200)
         except (OSError, urllib.error.URLError):
-            pass
-        if deadline.expired():
-            break
-        time.sleep(0.1)
+            return False
+
+    if deadline.poll(healthy, every=0.1):
+        return
     raise ClusterError(
         f"{component} /healthz on port {port} did not answer after {deadline.describe()}"
     )

@@ -10,7 +10,6 @@ EndpointSlice points at this host's :data:`PORT`; kube-proxy does the rest.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -47,25 +46,37 @@ def upstreams(resolv_conf: Path = Path("/etc/resolv.conf")) -> list[str]:
     return found
 
 
-def config(listen_ip: str, server: str, pki_dir: Path) -> dict[str, Any]:
-    """The server's configuration file content."""
+def config(
+    listen_ip: str,
+    server: str,
+    pki_dir: Path,
+    *,
+    port: int = PORT,
+    forward_to: list[str] | None = None,
+) -> dict[str, Any]:
+    """The server's configuration file content.
+
+    It names where it listens, the API server and its certificates (the cluster's pki
+    directory), the domain, and where other names go (default: the host's resolvers).
+    """
     return {
-        "listen": f"{listen_ip}:{PORT}",
+        "listen": f"{listen_ip}:{port}",
         "server": server,
         "ca": str(pki_dir / "ca.crt"),
         "cert": str(pki_dir / "admin.crt"),
         "key": str(pki_dir / "admin.key"),
         "domain": DOMAIN,
-        "upstreams": upstreams(),
+        "upstreams": upstreams() if forward_to is None else forward_to,
     }
 
 
-def start(
-    program: Path, base: Path, log: Path, *, listen_ip: str, server: str, pki_dir: Path
-) -> ProcessRecord:
-    """Start the server; its config lives under base (so its command line names the node)."""
+def start(program: Path, base: Path, log: Path, settings: dict[str, Any]) -> ProcessRecord:
+    """Start the server with settings (:func:`config`), written to ``base/dns.json``.
+
+    Its command line names base, so the orphan sweep of whoever owns base finds it.
+    """
     path = base / "dns.json"
-    path.write_text(json.dumps(config(listen_ip, server, pki_dir), indent=2))
+    path.write_text(json.dumps(settings, indent=2))
     return processes.spawn(COMPONENT, [str(program), str(path)], log, cwd=base)
 
 
@@ -135,21 +146,23 @@ def publish(kube: Kube, host_ip: str, node_name: str) -> None:
         call(kube.discovery.replace_namespaced_endpoint_slice, SLICE, NAMESPACE, body)
 
 
-def wait_serving(record: ProcessRecord, listen_ip: str, deadline: Deadline) -> None:
+def wait_serving(record: ProcessRecord, address: tuple[str, int], deadline: Deadline) -> None:
     """Wait until the server answers for the API's own Service (it listens and has synced)."""
     last = "no answer yet"
-    while True:
+
+    def answering() -> bool:
+        nonlocal last
         processes.raise_if_exited(record, "the cluster DNS was starting")
         try:
-            answer = dnsquery.query((listen_ip, PORT), PROBE_NAME, timeout=1.0)
-            if answer.addresses:
-                return
-            last = f"rcode {answer.rcode}, no address (not synced with the API yet)"
+            answer = dnsquery.query(address, PROBE_NAME, timeout=1.0)
         except OSError as exc:
             last = str(exc) or type(exc).__name__
-        if deadline.expired():
-            break
-        time.sleep(0.1)
+            return False
+        last = f"rcode {answer.rcode}, no address (not synced with the API yet)"
+        return bool(answer.addresses)
+
+    if deadline.poll(answering, every=0.1):
+        return
     raise ClusterError(
         f"the cluster DNS did not answer for {PROBE_NAME} after {deadline.describe()} ({last}); "
         f"the last lines of {record.log}:\n{processes.log_tail(record.log)}"

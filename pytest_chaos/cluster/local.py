@@ -722,16 +722,14 @@ class LocalCluster:
 
     def _wait_apiserver(self, state: _State, deadline: Deadline) -> None:
         # Nothing can be watched before the API server serves: a deadline-bounded poll of
-        # /readyz, which also fails fast when etcd or the API server has exited. It asks at
-        # least once, so a budget spent before the API server started still gets an answer.
-        while True:
+        # /readyz, which also fails fast when etcd or the API server has exited.
+        def ready() -> bool:
             for record in state.processes:
                 processes.raise_if_exited(record, "the API server was starting")
-            if self._readyz(state):
-                return
-            if deadline.expired():
-                break
-            time.sleep(0.1)
+            return self._readyz(state)
+
+        if deadline.poll(ready, every=0.1):
+            return
         tails = "".join(
             f"\n  {record.component} ({processes.describe(record)}), the last lines of "
             f"{record.log}:\n{processes.log_tail(record.log, 10)}"

@@ -168,9 +168,10 @@ def _busy_ports() -> list[str]:
     for what, port in PORTS.items():
         if processes.port_is_listening(port):
             busy.append(f"port {port} ({what}) is in use: is another real node running?")
-    if processes.port_is_listening(cluster_dns.PORT, host=host_ip()):
+    address = host_ip()
+    if processes.port_is_listening(cluster_dns.PORT, host=address):
         busy.append(
-            f"port {cluster_dns.PORT} (the cluster DNS) is in use on {host_ip()}: "
+            f"port {cluster_dns.PORT} (the cluster DNS) is in use on {address}: "
             "is another real node running?"
         )
     return busy
@@ -538,22 +539,16 @@ class RealNode:
         from pytest_chaos.kube import Kube
 
         address = host_ip()
+        settings = cluster_dns.config(address, server, pki_dir)
         records.append(
-            cluster_dns.start(
-                program,
-                self.layout.base,
-                self.layout.logs / "dns.log",
-                listen_ip=address,
-                server=server,
-                pki_dir=pki_dir,
-            )
+            cluster_dns.start(program, self.layout.base, self.layout.logs / "dns.log", settings)
         )
         kube = Kube.from_kubeconfig(kubeconfig)
         try:
             cluster_dns.publish(kube, address, self.node_name)
         finally:
             kube.close()
-        cluster_dns.wait_serving(records[-1], address, deadline)
+        cluster_dns.wait_serving(records[-1], (address, cluster_dns.PORT), deadline)
 
     def _start_containerd(self) -> ProcessRecord:
         layout = self.layout
@@ -572,15 +567,18 @@ class RealNode:
         )
 
     def _wait_containerd(self, record: ProcessRecord, deadline: Deadline) -> None:
-        while True:
+        def serving() -> bool:
             processes.raise_if_exited(record, "containerd was starting")
-            if self.layout.socket.exists():
-                with contextlib.suppress(ClusterError):
-                    images.ctr(self.layout.socket, "version", timeout=5)
-                    return
-            if deadline.expired():
-                break
-            time.sleep(0.1)
+            if not self.layout.socket.exists():
+                return False
+            try:
+                images.ctr(self.layout.socket, "version", timeout=5)
+            except ClusterError:
+                return False
+            return True
+
+        if deadline.poll(serving, every=0.1):
+            return
         raise ClusterError(
             f"containerd did not serve after {deadline.describe()}:\n"
             f"{processes.log_tail(record.log)}"
@@ -638,14 +636,15 @@ class RealNode:
         url = f"{server}/api/v1/nodes/{self.node_name}"
         last = "not registered"
         since = self._kubelet_started - 1.0  # heartbeats carry whole seconds
-        while True:
+
+        def ready() -> bool:
+            nonlocal last
             for record in records:
                 processes.raise_if_exited(record, f"node {self.node_name} was starting")
             last = _node_condition(url, context, since) or last
-            if last == "Ready" or deadline.expired():
-                break
-            time.sleep(0.5)
-        if last == "Ready":
+            return last == "Ready"
+
+        if deadline.poll(ready, every=0.5):
             return
         kubelet = next(r for r in records if r.component == "kubelet")
         raise ClusterError(

@@ -114,6 +114,18 @@ class Deadline:
         """True once the whole budget is used."""
         return self.remaining() <= 0
 
+    def poll(self, ready: Callable[[], bool], *, every: float) -> bool:
+        """Call ready every `every` seconds until it is true (True) or the budget is used (False).
+
+        ready is called at least once, so a budget spent before the wait began still gets an
+        answer; what it raises (a component that exited) ends the wait.
+        """
+        while not ready():
+            if self.expired():
+                return False
+            time.sleep(every)
+        return True
+
     def describe(self) -> str:
         """How much was waited, for an error message: "120s" or "120s (and 95s stood still)"."""
         waited = f"{self.elapsed():.0f}s"

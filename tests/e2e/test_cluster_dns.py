@@ -10,21 +10,20 @@ same server through the ``kube-dns`` Service (tests/e2e/test_real_node.py).
 from __future__ import annotations
 
 import functools
-import json
 import socket
 import struct
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from pytest_chaos import Kube, eventually
-from pytest_chaos.cluster import cluster_dns, dnsquery, images, processes
+from pytest_chaos.cluster import ClusterHandle, cluster_dns, dnsquery, images, processes
+from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.errors import ClusterError
+from pytest_chaos.kube.deadline import Deadline
 from tests.e2e.manifests import deployment
 
 UPSTREAM_ADDRESS = "192.0.2.80"
@@ -69,19 +68,6 @@ class StubUpstream:
         self.sock.close()
 
 
-def credentials(kube: Kube) -> dict[str, str]:
-    """The server URL and the certificate files of the kubeconfig (the local cluster's)."""
-    config = yaml.safe_load(kube.kubeconfig.read_text())
-    cluster = next(c["cluster"] for c in config["clusters"])
-    user = next(u["user"] for u in config["users"])
-    return {
-        "server": cluster["server"],
-        "ca": cluster["certificate-authority"],
-        "cert": user["client-certificate"],
-        "key": user["client-key"],
-    }
-
-
 class DnsServer:
     """The server on a loopback port, and the questions a resolver would ask it."""
 
@@ -92,32 +78,28 @@ class DnsServer:
         return dnsquery.query(self.address, name, qtype, tcp=tcp)
 
 
+@pytest.fixture
+def api(kube: Kube, chaos_cluster: ClusterHandle) -> tuple[str, Path]:
+    """The API server's URL and the local cluster's certificates (what the real node uses)."""
+    if chaos_cluster.provider != "local":
+        pytest.skip("needs the local cluster's certificates")
+    return str(kube.api_client.configuration.host), chaos_cluster.kubeconfig.parent / "pki"
+
+
 def start_server(
-    program: Path, kube: Kube, directory: Path, upstreams: list[str]
-) -> tuple[subprocess.Popen[bytes], DnsServer]:
+    program: Path, api: tuple[str, Path], directory: Path, forward_to: list[str]
+) -> tuple[ProcessRecord, DnsServer]:
+    """Start it as the real node does (config, start, wait until it answers), on loopback."""
     port = processes.free_port()[0]
-    config = {
-        **credentials(kube),
-        "listen": f"127.0.0.1:{port}",
-        "domain": "cluster.local",
-        "upstreams": upstreams,
-    }
-    path = directory / "dns.json"
-    path.write_text(json.dumps(config))
-    with (directory / "dns.log").open("wb") as log:
-        proc = subprocess.Popen([str(program), str(path)], stdout=log, stderr=subprocess.STDOUT)
-    server = DnsServer(("127.0.0.1", port))
+    server, pki_dir = api
+    settings = cluster_dns.config("127.0.0.1", server, pki_dir, port=port, forward_to=forward_to)
+    record = cluster_dns.start(program, directory, directory / "dns.log", settings)
+    cluster_dns.wait_serving(record, ("127.0.0.1", port), Deadline(15))
+    return record, DnsServer(("127.0.0.1", port))
 
-    def serving() -> None:
-        assert proc.poll() is None, (directory / "dns.log").read_text()
-        try:
-            answer = server.ask(cluster_dns.PROBE_NAME)
-        except OSError as exc:  # not listening yet, or no answer yet
-            raise AssertionError(f"no answer: {exc!r}") from exc
-        assert answer.addresses == ("10.96.0.1",), answer
 
-    eventually(serving, within=15, every=0.1)
-    return proc, server
+def stop(record: ProcessRecord) -> None:
+    assert processes.terminate([record.pid]) == []
 
 
 @pytest.fixture
@@ -129,12 +111,11 @@ def upstream() -> Iterator[StubUpstream]:
 
 @pytest.fixture
 def dns(
-    dns_program: Path, kube: Kube, tmp_path: Path, upstream: StubUpstream
+    dns_program: Path, api: tuple[str, Path], tmp_path: Path, upstream: StubUpstream
 ) -> Iterator[DnsServer]:
-    proc, server = start_server(dns_program, kube, tmp_path, [upstream.address])
+    record, server = start_server(dns_program, api, tmp_path, [upstream.address])
     yield server
-    proc.terminate()
-    proc.wait(timeout=10)
+    stop(record)
 
 
 def fqdn(name: str, namespace: str) -> str:
@@ -224,30 +205,28 @@ def test_other_names_are_forwarded_to_the_hosts_resolver(
 
 
 def test_a_lost_upstream_answer_is_asked_again(
-    dns_program: Path, kube: Kube, tmp_path: Path
+    dns_program: Path, api: tuple[str, Path], tmp_path: Path
 ) -> None:
     lossy = StubUpstream(drop=1)
-    proc, server = start_server(dns_program, kube, tmp_path, [lossy.address])
+    record, server = start_server(dns_program, api, tmp_path, [lossy.address])
     try:
         answer = dnsquery.query(server.address, "pypi.org", timeout=5)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        stop(record)
         lossy.close()
     assert answer.addresses == (UPSTREAM_ADDRESS,)
     assert len(lossy.asked) == 2
 
 
 def test_an_upstream_that_does_not_answer_is_servfail_not_silence(
-    dns_program: Path, kube: Kube, tmp_path: Path
+    dns_program: Path, api: tuple[str, Path], tmp_path: Path
 ) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         address = f"127.0.0.1:{silent.getsockname()[1]}"
-        proc, server = start_server(dns_program, kube, tmp_path, [address])
+        record, server = start_server(dns_program, api, tmp_path, [address])
         try:
             answer = dnsquery.query(server.address, "pypi.org", timeout=5)
         finally:
-            proc.terminate()
-            proc.wait(timeout=10)
+            stop(record)
     assert answer.rcode == dnsquery.SERVFAIL

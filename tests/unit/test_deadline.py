@@ -89,6 +89,25 @@ def test_stalls_before_the_deadline_was_set_are_not_credited_to_it() -> None:
     assert deadline.expired()
 
 
+def test_poll_asks_at_least_once_even_when_the_budget_is_already_spent() -> None:
+    clock, watch, deadline = started(1)
+    clock.run(5, watch)
+    assert deadline.poll(lambda: True, every=0)
+
+
+def test_poll_gives_up_once_the_budget_is_used_and_says_so() -> None:
+    clock, watch, deadline = started(1)
+    calls = []
+
+    def never() -> bool:
+        calls.append(clock.now)
+        clock.run(0.25, watch)
+        return False
+
+    assert not deadline.poll(never, every=0)
+    assert len(calls) == 4  # at 0, 0.25, 0.5 and 0.75 s; at 1 s the budget is used
+
+
 STOPPED_WAIT = textwrap.dedent(
     """
     import os, signal, time
