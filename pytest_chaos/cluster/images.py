@@ -7,7 +7,8 @@ Three images, each an OCI image-layout tarball with one uncompressed layer:
 * ``toolbox``: what ephemeral containers run for fault injection (``iptables``, ``ss``, ``ip``,
   ``stress-ng``, ``pkill``, a shell and coreutils), copied from the host's Debian binaries with
   the shared libraries ``ldd`` names, plus ``pytest-chaos-hold`` (static Go, holds memory for
-  ``chaos.stress`` without it counting in its own resident set).
+  ``chaos.stress`` without it counting in its own resident set) and ``pytest-chaos-load``
+  (static Go, the HTTP load generator of ``chaos.load.http``).
 
 Beside them, ``pytest-chaos-dns`` (static Go): the real node's cluster DNS, run on the host.
 
@@ -43,7 +44,7 @@ from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 Progress = Callable[[str], None]
 
 #: Bumped whenever the way images are assembled changes (it is part of the cache hash).
-RECIPE_VERSION = "4"
+RECIPE_VERSION = "5"
 
 REGISTRY = "localhost/pytest-chaos"
 PAUSE_IMAGE = f"{REGISTRY}/pause:3.10"
@@ -69,6 +70,8 @@ DNS_PROGRAM = "pytest-chaos-dns"
 
 #: Where the toolbox has the memory holder of chaos.stress (built from tools/images/hold).
 HOLD_COMMAND = "/usr/local/bin/pytest-chaos-hold"
+#: Where the toolbox has the HTTP load generator of chaos.load.http (tools/images/load).
+LOAD_COMMAND = "/usr/local/bin/pytest-chaos-load"
 
 _ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _STAMP = ".complete.json"
@@ -441,10 +444,11 @@ def _build_into(out: Path, say: Progress) -> None:
     src = sources_dir()
     bins = out / "bin"
     bins.mkdir()
-    say("go build: pause, demo, hold, dns")
+    say("go build: pause, demo, hold, load, dns")
     pause = go_build(src / "pause", bins / "pause")
     demo = go_build(src / "demo", bins / "demo")
     hold = go_build(src / "hold", bins / "hold")
+    load = go_build(src / "load", bins / "load")
     go_build(src / "dns", out / DNS_PROGRAM)  # a host process of the real node, not an image
     (out / "pause.tar").write_bytes(
         oci_archive(PAUSE_IMAGE, _static_layer(pause, "pause").tar_bytes(), entrypoint=["/pause"])
@@ -455,6 +459,7 @@ def _build_into(out: Path, say: Progress) -> None:
     say("toolbox: copying host binaries and their libraries")
     toolbox = toolbox_layer()
     toolbox.add_file(HOLD_COMMAND, hold)
+    toolbox.add_file(LOAD_COMMAND, load)
     (out / "toolbox.tar").write_bytes(
         oci_archive(TOOLBOX_IMAGE, toolbox.tar_bytes(), entrypoint=["/bin/sh"])
     )

@@ -1,0 +1,3 @@
+module pytest-chaos.dev/tools/images/load
+
+go 1.22
