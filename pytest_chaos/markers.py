@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +50,7 @@ def resolve_namespaces(value: Any, item: pytest.Item) -> Any:
 
 
 def chaos_pod_kill(
-    selector: str | None,
+    selector: str | None = None,
     *,
     namespace: str | Sequence[str],
     mode: str = "one",
@@ -80,6 +80,39 @@ def chaos_deployment_delete(name: str, *, namespace: str, within: Duration = 60)
     _name_of("name", name)
     _name_of("namespace", namespace)
     as_seconds(within, name="within")
+
+
+def chaos_deployment_scale(name: str, *, namespace: str, replicas: int) -> None:
+    """Scale a Deployment during the test, back after (``chaos.deployments.scale``)."""
+    _name_of("name", name)
+    _name_of("namespace", namespace)
+    _replicas(replicas)
+
+
+def chaos_deployment_restart(name: str, *, namespace: str) -> None:
+    """Roll every pod of a Deployment, as ``kubectl rollout restart`` does."""
+    _name_of("name", name)
+    _name_of("namespace", namespace)
+
+
+def chaos_statefulset_delete(name: str, *, namespace: str, within: Duration = 60) -> None:
+    """Delete a StatefulSet during the test, re-create it after (``chaos.statefulsets.delete``)."""
+    chaos_deployment_delete(name, namespace=namespace, within=within)
+
+
+def chaos_statefulset_scale(name: str, *, namespace: str, replicas: int) -> None:
+    """Scale a StatefulSet during the test, back after (``chaos.statefulsets.scale``)."""
+    chaos_deployment_scale(name, namespace=namespace, replicas=replicas)
+
+
+def chaos_statefulset_restart(name: str, *, namespace: str) -> None:
+    """Roll every pod of a StatefulSet (``chaos.statefulsets.restart``)."""
+    chaos_deployment_restart(name, namespace=namespace)
+
+
+def _replicas(replicas: object) -> None:
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ChaosConfigError(f"replicas={replicas!r} must be a whole number >= 0")
 
 
 def chaos_istio_abort(
@@ -168,6 +201,41 @@ def chaos_node_taint(
     )
 
 
+def chaos_node_cordon(
+    name: str | Sequence[str] | None = None,
+    *,
+    selector: str | None = None,
+    hosting: str | None = None,
+    namespace: str | None = None,
+    count: int = 1,
+) -> None:
+    """Cordon nodes during the test; uncordon after (``chaos.nodes.cordon``)."""
+    from pytest_chaos.faults.node_rules import check_cordon_arguments
+
+    check_cordon_arguments(
+        name, selector=selector, hosting=hosting, namespace=namespace, count=count
+    )
+
+
+def chaos_node_delete(
+    name: str | Sequence[str] | None = None,
+    *,
+    selector: str | None = None,
+    hosting: str | None = None,
+    namespace: str | None = None,
+    count: int = 1,
+) -> None:
+    """Delete Node objects during the test; re-create them after (``chaos.nodes.delete``)."""
+    chaos_node_cordon(name, selector=selector, hosting=hosting, namespace=namespace, count=count)
+
+
+def chaos_node_zone_outage(zone: str, *, how: str = "drain", timeout: Duration = "120s") -> None:
+    """Take every node of a zone out during the test (``chaos.nodes.zone_outage``)."""
+    from pytest_chaos.faults.node_rules import check_zone_outage_arguments
+
+    check_zone_outage_arguments(zone, how=how, timeout=timeout)
+
+
 def chaos_network_partition(
     selector: str | None,
     *,
@@ -179,6 +247,83 @@ def chaos_network_partition(
     from pytest_chaos.faults.network import check_partition
 
     check_partition(selector, namespace=namespace, peers=peers, direction=direction)
+
+
+def chaos_network_cut(
+    selector: str | None,
+    *,
+    namespace: str,
+    to: str,
+    port: int | str | None = None,
+    mode: str = "one",
+    value: float | None = None,
+    container: str | None = None,
+    image: str | None = None,
+    within: Duration = 60,
+) -> None:
+    """Cut pods off a Service or IP during the test (``chaos.network.cut``)."""
+    from pytest_chaos.faults.network import check_cut
+
+    check_cut(
+        selector, namespace=namespace, to=to, port=port, mode=mode, value=value, within=within
+    )
+    _optional_name("container", container)
+    _optional_name("image", image)
+
+
+def chaos_network_loss(
+    selector: str | None,
+    *,
+    namespace: str,
+    percent: float,
+    to: str | None = None,
+    port: int | str | None = None,
+    mode: str = "one",
+    value: float | None = None,
+    container: str | None = None,
+    image: str | None = None,
+    within: Duration = 60,
+) -> None:
+    """Drop a share of pods' packets during the test (``chaos.network.loss``)."""
+    from pytest_chaos.faults.network import check_loss_percent, check_port, check_to
+    from pytest_chaos.targeting import parse_label_selector, validate_mode
+
+    parse_label_selector(selector, name="selector")
+    _name_of("namespace", namespace)
+    check_loss_percent(percent)
+    if to is not None:
+        check_to(to)
+    if check_port(port) is not None and to is None:
+        raise ChaosConfigError(f"port={port!r} needs to= (the Service or IP it belongs to)")
+    validate_mode(mode, value)
+    _optional_name("container", container)
+    _optional_name("image", image)
+    as_seconds(within, name="within")
+
+
+def chaos_network_latency(
+    selector: str | None,
+    *,
+    namespace: str,
+    delay: Duration,
+    jitter: Duration = 0,
+    mode: str = "one",
+    value: float | None = None,
+    container: str | None = None,
+    image: str | None = None,
+    within: Duration = 60,
+) -> None:
+    """Delay pods' packets during the test (``chaos.network.latency``)."""
+    from pytest_chaos.faults.network import check_delay
+    from pytest_chaos.targeting import parse_label_selector, validate_mode
+
+    parse_label_selector(selector, name="selector")
+    _name_of("namespace", namespace)
+    check_delay(delay, jitter)
+    validate_mode(mode, value)
+    _optional_name("container", container)
+    _optional_name("image", image)
+    as_seconds(within, name="within")
 
 
 def chaos_stress_pods(
@@ -242,28 +387,48 @@ def chaos_stress_nodes(
 def steady_state(
     *,
     namespace: str,
-    deployments: Sequence[str] = (),
-    statefulsets: Sequence[str] = (),
-    http: Sequence[str] = (),
+    deployments: Sequence[str | Mapping[str, Any]] = (),
+    statefulsets: Sequence[str | Mapping[str, Any]] = (),
+    pods: Sequence[str] = (),
+    http: Sequence[str | Mapping[str, Any] | Any] = (),
     within: Duration = "30s",
+    during: bool = False,
 ) -> None:
-    """Check before the faults (ERROR when not steady) and after their revert (FAIL)."""
+    """Check before the faults (ERROR), after their revert (FAIL); ``during``: no dip allowed.
+
+    Args:
+        namespace: where the workloads, pods and Services are (``TEST_NAMESPACE`` works).
+        deployments: names, or ``{"name": "web", "min_ready": 2}`` (``min_ready``: the fewest
+            ready pods allowed during the faults with ``during=True``; default all replicas).
+        statefulsets: the same for StatefulSets.
+        pods: label selectors: every matching pod ready (Terminating pods never count).
+        http: URLs, ``pytest_chaos.service_url("web", port="http", path="/health")`` (resolved
+            when the test runs), or dicts of ``steady.http``'s arguments with ``url`` (``expect``,
+            ``body``, ``method``, ``headers``, ``timeout``) and ``every`` (monitor interval).
+        within: how long each check may wait, before and after (recovery).
+        during: also monitor every hypothesis from before the faults until their revert; any dip
+            fails the test as "deviated during chaos".
+    """
+    from pytest_chaos.hypotheses import check_http, check_pods, check_workloads
+
     _name_of("namespace", namespace)
-    for argument, names in (
-        ("deployments", deployments),
-        ("statefulsets", statefulsets),
-        ("http", http),
-    ):
-        if isinstance(names, str) or not all(isinstance(n, str) and n for n in names):
-            raise ChaosConfigError(
-                f"{argument}={names!r} must be a list of strings (e.g. {argument}=[{'backend'!r}])"
-            )
+    check_workloads("deployments", deployments)
+    check_workloads("statefulsets", statefulsets)
+    check_pods(pods)
+    check_http(http)
     as_seconds(within, name="within")
+    if not isinstance(during, bool):
+        raise ChaosConfigError(f"during={during!r} must be True or False")
 
 
 def _name_of(argument: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise ChaosConfigError(f"{argument}={value!r} must be a non-empty string")
+
+
+def _optional_name(argument: str, value: object) -> None:
+    if value is not None:
+        _name_of(argument, value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,11 +446,24 @@ FAULT_MARKERS: dict[str, FaultMarker] = {
     for m in (
         FaultMarker("chaos_pod_kill", chaos_pod_kill, "pods", "kill"),
         FaultMarker("chaos_deployment_delete", chaos_deployment_delete, "deployments", "delete"),
+        FaultMarker("chaos_deployment_scale", chaos_deployment_scale, "deployments", "scale"),
+        FaultMarker("chaos_deployment_restart", chaos_deployment_restart, "deployments", "restart"),
+        FaultMarker("chaos_statefulset_delete", chaos_statefulset_delete, "statefulsets", "delete"),
+        FaultMarker("chaos_statefulset_scale", chaos_statefulset_scale, "statefulsets", "scale"),
+        FaultMarker(
+            "chaos_statefulset_restart", chaos_statefulset_restart, "statefulsets", "restart"
+        ),
         FaultMarker("chaos_istio_abort", chaos_istio_abort, "istio", "abort"),
         FaultMarker("chaos_istio_delay", chaos_istio_delay, "istio", "delay"),
+        FaultMarker("chaos_node_cordon", chaos_node_cordon, "nodes", "cordon"),
         FaultMarker("chaos_node_drain", chaos_node_drain, "nodes", "drain"),
         FaultMarker("chaos_node_taint", chaos_node_taint, "nodes", "taint"),
+        FaultMarker("chaos_node_delete", chaos_node_delete, "nodes", "delete"),
+        FaultMarker("chaos_node_zone_outage", chaos_node_zone_outage, "nodes", "zone_outage"),
         FaultMarker("chaos_network_partition", chaos_network_partition, "network", "partition"),
+        FaultMarker("chaos_network_cut", chaos_network_cut, "network", "cut"),
+        FaultMarker("chaos_network_loss", chaos_network_loss, "network", "loss"),
+        FaultMarker("chaos_network_latency", chaos_network_latency, "network", "latency"),
         FaultMarker("chaos_stress_pods", chaos_stress_pods, "stress", "pods"),
         FaultMarker("chaos_stress_nodes", chaos_stress_nodes, "stress", "nodes"),
     )
