@@ -28,6 +28,7 @@ from pytest_chaos.errors import (
 if TYPE_CHECKING:
     from pytest_chaos.chaos import Chaos
     from pytest_chaos.faults import Fault
+    from pytest_chaos.hypotheses import service_url
     from pytest_chaos.kube import Kube
     from pytest_chaos.markers import TEST_NAMESPACE
     from pytest_chaos.steady import Steady
@@ -42,6 +43,7 @@ _LAZY = {
     "Steady": "pytest_chaos.steady",
     "eventually": "pytest_chaos.steady.eventually",
     "TEST_NAMESPACE": "pytest_chaos.markers",
+    "service_url": "pytest_chaos.hypotheses",
     "HttpProbe": "pytest_chaos.steady.http",
     "Monitor": "pytest_chaos.steady.http",
     "Restart": "pytest_chaos.steady.restarts",
@@ -85,4 +87,5 @@ __all__ = [
     "WaitTimeout",
     "__version__",
     "eventually",
+    "service_url",
 ]
