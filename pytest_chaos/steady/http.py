@@ -2,94 +2,55 @@
 
 ``HttpProbe`` sends one request and turns the outcome into a ``Sample`` (it never raises for an
 HTTP or network error); ``assert_ok`` retries until the endpoint is healthy or raises
-``NotSteadyError`` with a diagnosis; ``monitor()`` samples the endpoint at a fixed rate in a
-background thread while a fault is injected, then reports availability, latency percentiles and
-outages. An outage starts at the request start of its first failed sample and ends at the request
-start of the first successful one, so both are within one sampling interval of the truth.
+``NotSteadyError`` with a diagnosis (and, given a cluster, the state of the Service behind the
+URL); ``monitor()`` samples the endpoint at a fixed rate in the background while a fault is
+injected, then reports availability, latency percentiles and outages (see ``http_monitor``).
 
 Every request opens a new connection (no keep-alive), so each sample sees what a new client sees:
-Service routing to a live endpoint, refused connections, TLS handshakes.
+Service routing to a live endpoint, refused connections, TLS handshakes. A monitor sends through
+an HTTP client of its own (``new_session``), so it never makes ``check``/``assert_ok`` wait.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass
 from types import TracebackType
-from typing import Literal, TypeAlias, get_args
+from typing import TYPE_CHECKING, TypeAlias
 
 import httpx
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, NotSteadyError
+from pytest_chaos.steady.http_monitor import Monitor
+from pytest_chaos.steady.http_samples import (
+    ERROR_KINDS,
+    ErrorKind,
+    Outage,
+    Sample,
+    count_kinds,
+    kinds_text,
+    next_slot,
+    plural,
+    sample_text,
+    shorten,
+)
+
+if TYPE_CHECKING:
+    from pytest_chaos.kube import Kube
+
+__all__ = ["ERROR_KINDS", "ErrorKind", "HttpProbe", "HttpSession", "Monitor", "Outage", "Sample"]
 
 log = logging.getLogger(__name__)
 
-ErrorKind = Literal["timeout", "connect", "status", "body", "other"]
 BodyCheck: TypeAlias = str | re.Pattern[str] | Callable[[str], bool]
-
-#: The error kinds, in the order reports list them.
-ERROR_KINDS: tuple[ErrorKind, ...] = get_args(ErrorKind)
 
 _DETAIL_LIMIT = 200
 _SNIPPET_LIMIT = 60
 _LAST_SAMPLES = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """The outcome of one request.
-
-    Attributes:
-        started: ``time.monotonic()`` when the request was sent.
-        wall: ``time.time()`` at the same moment (for reports).
-        latency: seconds until the response was read (or the error happened).
-        ok: the response had an expected status and body.
-        status: the HTTP status, None when no response came.
-        error: what went wrong, None when ok.
-        detail: a short explanation, e.g. ``"503 Service Unavailable"``.
-    """
-
-    started: float
-    wall: float
-    latency: float
-    ok: bool
-    status: int | None = None
-    error: ErrorKind | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class Outage:
-    """A maximal run of consecutive failed samples.
-
-    Attributes:
-        start: ``started`` of its first failed sample (monotonic seconds).
-        end: ``started`` of the first ok sample after it; None when it had not ended.
-        samples: how many failed samples it spans.
-        kinds: failed samples by error kind.
-        failed_until: ``started + latency`` of its last failed sample (used by ``duration``
-            when ``end`` is None).
-    """
-
-    start: float
-    end: float | None
-    samples: int
-    kinds: dict[str, int]
-    failed_until: float | None = None
-
-    @property
-    def duration(self) -> float:
-        """Seconds from start to end, or to the last failed sample's completion when not ended."""
-        if self.end is not None:
-            return self.end - self.start
-        return max((self.failed_until or self.start) - self.start, 0.0)
 
 
 class HttpProbe:
@@ -105,6 +66,11 @@ class HttpProbe:
         headers: extra request headers.
         timeout: per-request timeout (connect, read, write and pool phases each).
         transport: an httpx transport to use instead of the default one (e.g. custom TLS).
+        kube: the cluster (or a callable returning it) that explains a failed ``assert_ok``
+            when the URL's host names a Service (``svc``, ``svc.ns``, ``svc.ns.svc``,
+            ``svc.ns.svc.cluster.local``) or is a Service's ClusterIP: the Service, its
+            EndpointSlices, its pods and their recent events. ``steady.http`` passes the test's
+            cluster; None: no such diagnosis.
 
     Raises:
         ChaosConfigError: an argument is invalid; the message names it.
@@ -120,6 +86,7 @@ class HttpProbe:
         headers: Mapping[str, str] | None = None,
         timeout: Duration = 2.0,
         transport: httpx.BaseTransport | None = None,
+        kube: Kube | Callable[[], Kube] | None = None,
     ) -> None:
         self.url = _check_url(url)
         self._expected_statuses, self._expect_text = _check_expect(expect)
@@ -129,6 +96,7 @@ class HttpProbe:
             raise ChaosConfigError(
                 f"headers={headers!r} is not a mapping; use a dict of header names to values"
             )
+        self._headers = dict(headers or {})
         self.timeout = as_seconds(timeout, name="timeout")
         if self.timeout <= 0:
             raise ChaosConfigError(f"timeout={timeout!r} must be positive (e.g. 2 or '500ms')")
@@ -136,17 +104,10 @@ class HttpProbe:
             raise ChaosConfigError(
                 f"transport={transport!r} is not an httpx.BaseTransport (e.g. httpx.HTTPTransport)"
             )
+        self._transport = transport
+        self._kube = kube
         self._closed = threading.Event()
-        # Held during a request and by close(): closing the client under an in-flight request
-        # (a monitor's thread) would orphan that request's socket.
-        self._in_use = threading.Lock()
-        self._client = httpx.Client(
-            headers=dict(headers or {}),
-            timeout=self.timeout,
-            transport=transport,
-            follow_redirects=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._session = self.new_session()
 
     def __repr__(self) -> str:
         return f"HttpProbe({self.method} {self.url}, expect {self.expectation})"
@@ -159,39 +120,53 @@ class HttpProbe:
             text += f" and a body {_describe_body(self._body)}"
         return text
 
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called: the probe sends nothing more."""
+        return self._closed.is_set()
+
+    def new_session(self, *, max_connections: int = 100) -> HttpSession:
+        """An HTTP client of its own for this probe's requests (a monitor sends through one).
+
+        Requests through different sessions never wait for each other; ``max_connections``
+        bounds the concurrent requests of this session.
+        """
+        client = httpx.Client(
+            headers=self._headers,
+            timeout=self.timeout,
+            transport=self._transport,
+            follow_redirects=False,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        )
+        return HttpSession(self, client)
+
     def check(self) -> Sample:
         """Send one request and judge the answer; HTTP and network errors become the Sample."""
-        wall = time.time()
-        started = time.monotonic()
-        try:
-            with self._in_use:
-                if self._closed.is_set():
-                    raise RuntimeError(f"{self!r} is closed; create a new HttpProbe")
-                response = self._client.request(self.method, self.url)
-        except httpx.TimeoutException as exc:
-            return self._failed(started, wall, "timeout", exc)
-        except httpx.ConnectError as exc:
-            return self._failed(started, wall, "connect", exc)
-        except httpx.HTTPError as exc:
-            return self._failed(started, wall, "other", exc)
+        return self._session.send()
+
+    def _judge(
+        self, response: httpx.Response, started: float, wall: float, scheduled: float | None
+    ) -> Sample:
         latency = time.monotonic() - started
         status = response.status_code
         if status not in self._expected_statuses:
             detail = f"{status} {response.reason_phrase}".strip()
             log.debug("%s %s: %s", self.method, self.url, detail)
-            return Sample(started, wall, latency, False, status, "status", detail)
+            return Sample(started, wall, latency, False, status, "status", detail, scheduled)
         if self._body is not None:
             problem = _judge_body(self._body, response.text)
             if problem:
                 log.debug("%s %s: %s", self.method, self.url, problem)
-                return Sample(started, wall, latency, False, status, "body", problem)
-        return Sample(started, wall, latency, True, status)
+                return Sample(started, wall, latency, False, status, "body", problem, scheduled)
+        return Sample(started, wall, latency, True, status, scheduled=scheduled)
 
-    def _failed(self, started: float, wall: float, kind: ErrorKind, exc: Exception) -> Sample:
+    def _failed(
+        self, started: float, wall: float, kind: ErrorKind, exc: Exception, scheduled: float | None
+    ) -> Sample:
         latency = time.monotonic() - started
-        detail = _shorten(f"{type(exc).__name__}: {exc}".rstrip(": "), _DETAIL_LIMIT)
+        detail = shorten(f"{type(exc).__name__}: {exc}".rstrip(": "), _DETAIL_LIMIT)
         log.debug("%s %s: %s", self.method, self.url, detail)
-        return Sample(started, wall, latency, False, None, kind, detail)
+        return Sample(started, wall, latency, False, None, kind, detail, scheduled)
 
     def assert_ok(
         self, *, within: Duration = 30, consecutive: int = 1, every: Duration = 0.2
@@ -223,17 +198,24 @@ class HttpProbe:
             streak = streak + 1 if sample.ok else 0
             best = max(best, streak)
             if streak >= consecutive:
+                self._asserted(True, samples, within=deadline_s, consecutive=consecutive)
                 return sample
             now = time.monotonic()
             if now >= deadline:
                 break
-            slot, wake = _next_slot(start, interval, slot, now)
+            slot, wake = next_slot(start, interval, slot, now)
             wake = min(wake, deadline)  # the last attempt comes at the deadline, not after it
             if wake > now and self._closed.wait(wake - now):
                 raise RuntimeError(f"{self!r} was closed while asserting its steady state")
+        self._asserted(False, samples, within=deadline_s, consecutive=consecutive)
         raise NotSteadyError(
             self._diagnosis(samples, within=deadline_s, consecutive=consecutive, best=best)
         )
+
+    def _asserted(
+        self, held: bool, samples: list[Sample], *, within: float, consecutive: int
+    ) -> None:
+        """Called when an ``assert_ok`` ends (a subclass may record it, e.g. on a timeline)."""
 
     def _diagnosis(
         self, samples: list[Sample], *, within: float, consecutive: int, best: int
@@ -245,29 +227,42 @@ class HttpProbe:
         lines = [
             f"{self.method} {self.url} not steady within {within:g}s: "
             f"expected {self.expectation}{wanted}",
-            f"{_plural(len(samples), 'attempt')} over {span:.2f}s, {ok} ok "
-            f"(longest ok streak {best}); errors: {_kinds_text(_count_kinds(samples)) or 'none'}",
+            f"{plural(len(samples), 'attempt')} over {span:.2f}s, {ok} ok "
+            f"(longest ok streak {best}); errors: {kinds_text(count_kinds(samples)) or 'none'}",
             f"last {min(len(samples), _LAST_SAMPLES)} samples (oldest first):",
         ]
-        lines += [f"  {_sample_text(s, first)}" for s in samples[-_LAST_SAMPLES:]]
+        lines += [f"  {sample_text(s, first)}" for s in samples[-_LAST_SAMPLES:]]
+        if self._kube is not None:
+            from pytest_chaos.steady.service_diagnosis import service_state
+
+            state = service_state(self._kube, self.url)
+            if state:
+                lines.append(state)
         return "\n".join(lines)
 
-    def monitor(self, *, every: Duration = 0.2) -> Monitor:
+    def monitor(self, *, every: Duration = 0.2, max_in_flight: int | None = None) -> Monitor:
         """A monitor sampling this endpoint every ``every`` seconds while its ``with`` block runs.
 
+        Args:
+            every: seconds between requests; each is sent on time, even while earlier ones
+                are still waiting for an answer.
+            max_in_flight: how many requests may be in flight at once (None:
+                ``ceil(timeout / every) + 1``, at most 32); a slot due while that many are in
+                flight is recorded as a failed sample of kind ``overload``.
+
         Raises:
-            ChaosConfigError: ``every`` is not a positive duration.
+            ChaosConfigError: ``every`` is not a positive duration, or ``max_in_flight`` is not
+                an integer >= 1.
         """
         interval = as_seconds(every, name="every")
         if interval <= 0:
             raise ChaosConfigError(f"every={every!r} must be positive for a monitor (e.g. 0.2)")
-        return Monitor(self, every=interval)
+        return Monitor(self, every=interval, max_in_flight=max_in_flight)
 
     def close(self) -> None:
         """Close the HTTP client; the probe cannot be used afterwards."""
         self._closed.set()
-        with self._in_use:
-            self._client.close()
+        self._session.close()
 
     def __enter__(self) -> HttpProbe:
         return self
@@ -281,221 +276,64 @@ class HttpProbe:
         self.close()
 
 
-class Monitor:
-    """Samples an HttpProbe at a fixed rate in a daemon thread while its ``with`` block runs.
+class HttpSession:
+    """An HTTP client of one probe: sends the probe's request and judges the answer.
 
-    Request k starts at t0 + k*every, or at once when the previous request overran (the schedule
-    then continues from the next slot: there is no burst to catch up). Leaving the block stops
-    the thread and joins it; the request in flight finishes first, bounded by the probe timeout.
-    A monitor is entered once; call ``probe.monitor()`` again for a new measurement. Its
-    properties can be read while it runs (they cover the samples so far) and after it stopped.
+    Thread-safe: concurrent ``send`` calls each get a connection of their own. ``close`` never
+    cuts a request in flight: the last one to finish closes the client.
     """
 
-    def __init__(self, probe: HttpProbe, *, every: float) -> None:
+    def __init__(self, probe: HttpProbe, client: httpx.Client) -> None:
         self.probe = probe
-        self.every = every
-        self._samples: list[Sample] = []
+        self._client = client
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failure: Exception | None = None
-        self._started_at: float | None = None
-        self._stopped_at: float | None = None
+        self._busy = 0
+        self._closed = False
 
-    def __repr__(self) -> str:
-        return f"Monitor({self.probe.method} {self.probe.url}, every {self.every:g}s): {self}"
+    def send(self, *, scheduled: float | None = None) -> Sample:
+        """Send one request; ``scheduled``: when a schedule wanted it sent (kept in the Sample).
 
-    def __enter__(self) -> Monitor:
-        if self._thread is not None:
-            raise RuntimeError(
-                "a Monitor can be entered only once; call probe.monitor() for a new one"
-            )
-        self._started_at = time.monotonic()
-        self._thread = threading.Thread(
-            target=self._run, name=f"pytest-chaos monitor {self.probe.url}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            # A request takes at most a few timeout phases (connect, write, read); be generous.
-            self._thread.join(timeout=4 * self.probe.timeout + 1.0)
-            if self._thread.is_alive():  # pragma: no cover - a server dripping bytes forever
-                log.debug("monitor of %s: a request is still in flight", self.probe.url)
-        self._stopped_at = time.monotonic()
-        log.debug("monitor of %s stopped: %s", self.probe.url, self)
-        if self._failure is not None and exc_type is None:
-            raise self._failure
-
-    def _run(self) -> None:
-        t0 = time.monotonic()
-        slot = 0
-        healthy = True
-        try:
-            while not self._stop.is_set():
-                sample = self.probe.check()
-                with self._lock:
-                    self._samples.append(sample)
-                if sample.ok != healthy:
-                    healthy = sample.ok
-                    log.debug(
-                        "monitor of %s: %s",
-                        self.probe.url,
-                        "recovered" if healthy else f"outage started ({sample.detail})",
-                    )
-                now = time.monotonic()
-                slot, wake = _next_slot(t0, self.every, slot, now)
-                if wake > now and self._stop.wait(wake - now):
-                    break
-        except Exception as exc:
-            log.debug("monitor of %s failed", self.probe.url, exc_info=True)
-            self._failure = exc
-
-    # --- results -------------------------------------------------------------------------------
-
-    @property
-    def samples(self) -> list[Sample]:
-        """A copy of the samples taken so far, oldest first."""
+        Raises:
+            RuntimeError: the session or its probe is closed.
+        """
+        probe = self.probe
         with self._lock:
-            return list(self._samples)
+            if self._closed or probe.closed:
+                raise RuntimeError(f"{probe!r} is closed; create a new HttpProbe")
+            self._busy += 1
+        wall = time.time()
+        started = time.monotonic()
+        try:
+            response = self._client.request(probe.method, probe.url)
+        except httpx.TimeoutException as exc:
+            return probe._failed(started, wall, "timeout", exc, scheduled)
+        except httpx.ConnectError as exc:
+            return probe._failed(started, wall, "connect", exc, scheduled)
+        except httpx.HTTPError as exc:
+            return probe._failed(started, wall, "other", exc, scheduled)
+        finally:
+            self._release()
+        return probe._judge(response, started, wall, scheduled)
 
-    @property
-    def availability(self) -> float:
-        """The fraction of ok samples (1.0 when there is no sample)."""
-        return _availability(self.samples)
+    def _release(self) -> None:
+        with self._lock:
+            self._busy -= 1
+            last = self._closed and self._busy == 0
+        if last:
+            self._client.close()
 
-    @property
-    def error_count(self) -> int:
-        """How many samples failed."""
-        return sum(not s.ok for s in self.samples)
-
-    @property
-    def errors(self) -> dict[str, int]:
-        """Failed samples by error kind (only the kinds that occurred)."""
-        return _count_kinds(self.samples)
-
-    @property
-    def latency_percentiles(self) -> dict[str, float]:
-        """``p50``, ``p95`` and ``p99`` of every sample's latency in seconds; {} without samples.
-
-        Nearest-rank percentiles: each is a latency that was observed.
-        """
-        return _percentiles(self.samples)
-
-    @property
-    def outages(self) -> list[Outage]:
-        """The maximal runs of consecutive failed samples, oldest first."""
-        return _outages(self.samples)
-
-    @property
-    def longest_outage(self) -> float:
-        """The longest outage in seconds (0.0 when there was none)."""
-        return _longest(self.outages)
-
-    @property
-    def time_to_recover(self) -> float | None:
-        """Seconds from the start of the first outage to the end of the last one.
-
-        None when there was no outage. When the last outage had not ended, it is measured to the
-        moment the monitor stopped (or to now while it runs) and ``recovered`` is False.
-        """
-        return self._time_to_recover(self.outages)
-
-    def _time_to_recover(self, outages: list[Outage]) -> float | None:
-        if not outages:
-            return None
-        end = outages[-1].end
-        if end is None:
-            end = self._stopped_at if self._stopped_at is not None else time.monotonic()
-            end = max(end, outages[-1].failed_until or end)
-        return end - outages[0].start
-
-    @property
-    def recovered(self) -> bool:
-        """True when the last sample was ok (or no sample failed)."""
-        return _recovered(self.samples)
-
-    def summary(self) -> dict[str, object]:
-        """The results as a JSON-able dict (seconds, fractions and counts).
-
-        Keys: url, every, duration (seconds monitored), samples (their number), availability,
-        error_count, errors, latency_percentiles, outages (their number), outage_windows
-        (start and end as offsets from the first sample, duration, samples, kinds),
-        longest_outage, time_to_recover, recovered.
-        """
-        samples = self.samples
-        outages = _outages(samples)
-        origin = samples[0].started if samples else 0.0
-        stopped = self._stopped_at if self._stopped_at is not None else time.monotonic()
-        started = self._started_at if self._started_at is not None else stopped
-        return {
-            "url": self.probe.url,
-            "every": self.every,
-            "duration": stopped - started,
-            "samples": len(samples),
-            "availability": _availability(samples),
-            "error_count": sum(not s.ok for s in samples),
-            "errors": _count_kinds(samples),
-            "latency_percentiles": _percentiles(samples),
-            "outages": len(outages),
-            "outage_windows": [
-                {
-                    "start": o.start - origin,
-                    "end": None if o.end is None else o.end - origin,
-                    "duration": o.duration,
-                    "samples": o.samples,
-                    "kinds": dict(o.kinds),
-                }
-                for o in outages
-            ],
-            "longest_outage": _longest(outages),
-            "time_to_recover": self._time_to_recover(outages),
-            "recovered": _recovered(samples),
-        }
-
-    def __str__(self) -> str:
-        samples = self.samples
-        if not samples:
-            return "no samples"
-        failed = sum(not s.ok for s in samples)
-        kinds = _kinds_text(_count_kinds(samples))
-        text = f"availability {_availability(samples) * 100:.1f}% "
-        text += f"({failed} of {len(samples)} failed" + (f": {kinds})" if kinds else ")")
-        text += ", " + " ".join(f"{k} {v * 1000:.0f}ms" for k, v in _percentiles(samples).items())
-        outages = _outages(samples)
-        if not outages:
-            return text + ", no outage"
-        text += f", longest outage {_short_seconds(_longest(outages))}"
-        ttr = _short_seconds(self._time_to_recover(outages) or 0.0)
-        if _recovered(samples):
-            return text + f", recovered after {ttr}"
-        return text + f", not recovered after {ttr}"
+    def close(self) -> None:
+        """Close the client now, or when the last request in flight has finished."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle = self._busy == 0
+        if idle:
+            self._client.close()
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def _next_slot(start: float, every: float, slot: int, now: float) -> tuple[int, float]:
-    """The next slot of a fixed-rate schedule and when it begins.
-
-    When the previous attempt overran its slot, the next one begins at once and the schedule
-    continues from the slot that contains ``now``, so missed slots are not made up in a burst.
-    """
-    if every <= 0:
-        return slot + 1, now
-    slot += 1
-    wake = start + slot * every
-    if wake <= now:
-        slot = math.floor((now - start) / every)
-        wake = now
-    return slot, wake
 
 
 def _check_url(url: str) -> str:
@@ -584,7 +422,7 @@ def _describe_body(check: BodyCheck) -> str:
 
 def _judge_body(check: BodyCheck, text: str) -> str:
     """Empty when the body passes the check, else why not."""
-    got = f" (got {_shorten(text, _SNIPPET_LIMIT)!r})"
+    got = f" (got {shorten(text, _SNIPPET_LIMIT)!r})"
     if isinstance(check, str):
         return "" if check in text else f"body lacks {check!r}{got}"
     if isinstance(check, re.Pattern):
@@ -593,84 +431,9 @@ def _judge_body(check: BodyCheck, text: str) -> str:
     try:
         accepted = check(text)
     except Exception as exc:
-        return _shorten(f"body check {name} raised {type(exc).__name__}: {exc}", _DETAIL_LIMIT)
+        return shorten(f"body check {name} raised {type(exc).__name__}: {exc}", _DETAIL_LIMIT)
     return "" if accepted is True else f"body rejected by {name}{got}"
 
 
 def _callable_name(fn: Callable[[str], bool]) -> str:
     return getattr(fn, "__qualname__", None) or repr(fn)
-
-
-def _shorten(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _count_kinds(samples: Iterable[Sample]) -> dict[str, int]:
-    counts = Counter(s.error or "other" for s in samples if not s.ok)
-    return {kind: counts[kind] for kind in ERROR_KINDS if counts[kind]}
-
-
-def _kinds_text(kinds: Mapping[str, int]) -> str:
-    return ", ".join(f"{kind} {n}" for kind, n in kinds.items())
-
-
-def _sample_text(sample: Sample, origin: float) -> str:
-    head = f"+{sample.started - origin:.2f}s "
-    took = f"in {sample.latency * 1000:.0f}ms"
-    if sample.ok:
-        return f"{head}ok {sample.status} {took}"
-    return f"{head}{sample.error} {took}: {sample.detail}"
-
-
-def _availability(samples: list[Sample]) -> float:
-    return sum(s.ok for s in samples) / len(samples) if samples else 1.0
-
-
-def _percentiles(samples: list[Sample]) -> dict[str, float]:
-    latencies = sorted(s.latency for s in samples)
-    if not latencies:
-        return {}
-    return {f"p{p}": _nearest_rank(latencies, p) for p in (50, 95, 99)}
-
-
-def _recovered(samples: list[Sample]) -> bool:
-    return not samples or samples[-1].ok
-
-
-def _longest(outages: list[Outage]) -> float:
-    return max((o.duration for o in outages), default=0.0)
-
-
-def _nearest_rank(ordered: list[float], percentile: int) -> float:
-    rank = max(math.ceil(percentile / 100 * len(ordered)), 1)
-    return ordered[rank - 1]
-
-
-def _short_seconds(seconds: float) -> str:
-    return f"{seconds * 1000:.0f}ms" if seconds < 0.1 else f"{seconds:.1f}s"
-
-
-def _outages(samples: list[Sample]) -> list[Outage]:
-    outages: list[Outage] = []
-    run: list[Sample] = []
-    for sample in [*samples, None]:
-        if sample is not None and not sample.ok:
-            run.append(sample)
-            continue
-        if run:
-            outages.append(
-                Outage(
-                    start=run[0].started,
-                    end=None if sample is None else sample.started,
-                    samples=len(run),
-                    kinds=_count_kinds(run),
-                    failed_until=run[-1].started + run[-1].latency,
-                )
-            )
-            run = []
-    return outages

@@ -391,20 +391,26 @@ def test_monitor_samples_at_a_fixed_rate(
     assert starts[-1] - starts[0] < 7 * (EVERY + LAG) - LAG
 
 
-def test_monitor_overrun_starts_the_next_request_at_once_without_a_burst(
+def test_monitor_keeps_its_rate_while_requests_hang(
     app: FakeApp, make_probe: Callable[..., HttpProbe]
 ) -> None:
-    app.mode = "slow"
-    timeout = 0.1
-    with make_probe(timeout=timeout).monitor(every=0.03) as monitor:
-        wait_until(lambda: len(monitor.samples) >= 4, what="4 timed out samples")
+    app.mode = "slow"  # every request hangs far beyond the timeout
+    timeout, every = 0.1, 0.03
+    with make_probe(timeout=timeout).monitor(every=every) as monitor:
+        wait_until(lambda: len(monitor.samples) >= 8, what="8 timed out samples")
         leaving = time.monotonic()
     took_to_stop = time.monotonic() - leaving
     samples = monitor.samples
+    assert monitor.max_in_flight == 5  # ceil(timeout / every) + 1
     assert {s.error for s in samples} == {"timeout"}
+    assert [s.started for s in samples] == sorted(s.started for s in samples)
     gaps = [b.started - a.started for a, b in itertools.pairwise(samples)]
-    assert all(timeout * 0.9 <= gap < timeout + JITTER for gap in gaps)  # no catch-up burst
-    assert took_to_stop < timeout + JITTER  # the request in flight, bounded by the timeout
+    assert all(every * 0.5 <= gap < every + JITTER for gap in gaps)  # on schedule, no burst
+    assert 3 <= monitor.peak_in_flight <= 5  # the timeouts overlapped
+    for sample in samples:
+        assert sample.scheduled is not None
+        assert 0 <= sample.started - sample.scheduled < JITTER
+    assert took_to_stop < timeout + JITTER  # the requests in flight, bounded by the timeout
     assert monitor.errors == {"timeout": len(samples)}
     assert not monitor.recovered
 
