@@ -58,19 +58,50 @@ class Steady:
         return NamespaceProbe(self._kube(), name)
 
     def http(self, url: str, **options: Any) -> HttpProbe:
-        """An HTTP endpoint: ``check``, ``assert_ok``, ``monitor`` (see HttpProbe)."""
+        """An HTTP endpoint: ``check``, ``assert_ok``, ``monitor`` (see HttpProbe).
+
+        A failed ``assert_ok`` of a URL naming a Service (or its ClusterIP) also shows the
+        Service's EndpointSlices, pods and events; each ``assert_ok`` is a timeline event.
+        """
         from pytest_chaos.durations import Duration
-        from pytest_chaos.steady.http import HttpProbe
+        from pytest_chaos.steady.http import HttpProbe, Sample
 
         steady = self
+        timeline = self._timeline
 
         class TrackedHttpProbe(HttpProbe):
             # Monitors are reported with the test (junit properties, summary).
-            def monitor(self, *, every: Duration = 0.2) -> Monitor:
-                monitor = super().monitor(every=every)
+            def monitor(
+                self, *, every: Duration = 0.2, max_in_flight: int | None = None
+            ) -> Monitor:
+                monitor = super().monitor(every=every, max_in_flight=max_in_flight)
                 steady.monitors.append(monitor)
                 return monitor
 
+            def _asserted(
+                self, held: bool, samples: list[Sample], *, within: float, consecutive: int
+            ) -> None:
+                if timeline is None:
+                    return
+                n = len(samples)
+                attempts = f"{n} attempt" + ("" if n == 1 else "s")
+                if held:
+                    outcome = f"held after {attempts}"
+                else:
+                    ok = sum(s.ok for s in samples)
+                    outcome = f"NOT held within {within:g}s ({attempts}, {ok} ok)"
+                wanted = f", {consecutive} in a row" if consecutive > 1 else ""
+                timeline.add(
+                    "steady",
+                    f"{self.method} {self.url}: {self.expectation}{wanted} {outcome}",
+                    url=self.url,
+                    expectation=self.expectation,
+                    held=held,
+                    attempts=n,
+                    within=within,
+                )
+
+        options.setdefault("kube", self._kube)
         probe = TrackedHttpProbe(url, **options)
         self._probes.append(probe)
         return probe

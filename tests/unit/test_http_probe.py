@@ -11,10 +11,15 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, cast
 
+import httpx
 import pytest
 
-from pytest_chaos.errors import ChaosConfigError, NotSteadyError
+from pytest_chaos.errors import ChaosConfigError, ClusterError, NotSteadyError
+from pytest_chaos.kube import Kube
+from pytest_chaos.report.timeline import Timeline
+from pytest_chaos.steady import Steady
 from pytest_chaos.steady.http import HttpProbe, Monitor, Outage
+from pytest_chaos.steady.service_diagnosis import endpoint_state, service_ref
 
 Mode = Literal["healthy", "v2", "unavailable", "slow", "lag", "drop"]
 
@@ -601,3 +606,120 @@ def test_valid_arguments_in_other_forms(make_probe: Callable[..., HttpProbe]) ->
     assert probe.expectation == "status in {200, 204}"
     assert probe.check().status == 501  # the app implements GET only: HEAD was sent
     assert "HEAD" in repr(probe)
+
+
+# --- the Service behind a URL, and the timeline ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "ref"),
+    [
+        ("http://web/", ("name", "web")),
+        ("http://web.shop:8080/health", ("pair", "shop/web")),
+        ("http://web.shop.svc/", ("fqdn", "shop/web")),
+        ("https://WEB.shop.svc.cluster.local./x", ("fqdn", "shop/web")),
+        ("http://10.96.0.12:80/", ("ip", "10.96.0.12")),
+        ("http://[fd00::12]/", ("ip", "fd00::12")),
+        ("http://127.0.0.1:8080/", None),
+        ("http://[::1]/", None),
+        ("http://localhost:8080/", None),
+        ("http://api.example.com/", None),
+        ("http://web.shop.svc.other.domain/", None),
+    ],
+)
+def test_which_hosts_may_name_a_service(url: str, ref: tuple[str, str] | None) -> None:
+    assert service_ref(url) == ref
+
+
+@pytest.mark.parametrize(
+    ("conditions", "state"),
+    [
+        ({"ready": True, "serving": True}, "ready"),
+        ({}, "ready"),  # unset means ready, as the API documents
+        ({"ready": False, "serving": False}, "not ready"),
+        ({"ready": False, "serving": True, "terminating": True}, "terminating"),
+    ],
+)
+def test_endpoint_state(conditions: dict[str, bool], state: str) -> None:
+    assert endpoint_state({"addresses": ["10.0.0.1"], "conditions": conditions}) == state
+
+
+def no_cluster() -> Kube:
+    raise ClusterError("no cluster here")
+
+
+def unavailable() -> httpx.MockTransport:
+    """A transport answering 503 to any host, so URLs may name Services without any DNS."""
+    return httpx.MockTransport(lambda request: httpx.Response(503))
+
+
+def test_a_diagnosis_without_a_cluster_keeps_the_failure() -> None:
+    url = "http://web.shop.svc/health"
+    with (
+        HttpProbe(url, transport=unavailable(), kube=no_cluster) as probe,
+        pytest.raises(NotSteadyError) as raised,
+    ):
+        probe.assert_ok(within=0.1, every=0.05)
+    lines = str(raised.value).splitlines()
+    assert lines[0] == f"GET {url} not steady within 0.1s: expected status 200"
+    assert re.fullmatch(r"\d+ attempts over .*; errors: status \d+", lines[1])
+    assert lines[-1] == "(service state unavailable: ClusterError: no cluster here)"
+    assert len(lines) == 3 + min(int(lines[1].split()[0]), 5) + 1
+
+
+def test_a_diagnosis_that_skips_still_keeps_the_failure(app: FakeApp) -> None:
+    def skipping() -> Kube:
+        pytest.skip("no cluster for this test")
+
+    app.mode = "unavailable"
+    with HttpProbe(app.url, timeout=0.5, kube=skipping) as local:
+        # A loopback URL names no Service: the cluster is not even asked.
+        with pytest.raises(NotSteadyError) as raised:
+            local.assert_ok(within=0)
+        assert len(str(raised.value).splitlines()) == 3 + 1
+    with (
+        HttpProbe("http://web/", transport=unavailable(), kube=skipping) as named,
+        pytest.raises(NotSteadyError) as raised,
+    ):
+        named.assert_ok(within=0)
+    assert str(raised.value).endswith(
+        "\n(service state unavailable: Skipped: no cluster for this test)"
+    )
+
+
+def test_a_plain_probe_names_no_service_state() -> None:
+    with (
+        HttpProbe("http://web.shop.svc/", transport=unavailable()) as probe,
+        pytest.raises(NotSteadyError) as raised,
+    ):
+        probe.assert_ok(within=0)
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 3 + 1  # no Service state: the probe has no cluster to ask
+    assert re.fullmatch(r"  \+0\.00s status in \d+ms: 503 Service Unavailable", lines[-1])
+
+
+def test_assert_ok_is_a_steady_event_on_the_timeline(app: FakeApp) -> None:
+    timeline = Timeline("test_x")
+    steady = Steady(no_cluster, timeline)
+    try:
+        probe = steady.http(app.url, body="version 1", timeout=0.5)
+        probe.assert_ok(within=2, consecutive=2, every=0.02)
+        app.mode = "unavailable"
+        with pytest.raises(NotSteadyError):
+            probe.assert_ok(within=0.1, every=0.05)
+    finally:
+        steady.close()
+    held, not_held = [e for e in timeline.events if e.phase == "steady"]
+    assert held.text == (
+        f"GET {app.url}: status 200 and a body containing 'version 1', 2 in a row "
+        "held after 2 attempts"
+    )
+    assert (held.data["url"], held.data["held"], held.data["attempts"]) == (app.url, True, 2)
+    assert held.data["expectation"] == "status 200 and a body containing 'version 1'"
+    assert re.fullmatch(
+        rf"GET {re.escape(app.url)}: status 200 and a body containing 'version 1' "
+        r"NOT held within 0\.1s \((\d+) attempts, 0 ok\)",
+        not_held.text,
+    )
+    assert not_held.data["held"] is False
+    assert not_held.data["attempts"] >= 2
