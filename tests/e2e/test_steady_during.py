@@ -56,7 +56,7 @@ def test_a_scale_down_passes_on_recovery_but_fails_when_monitored_during_chaos(
     result.stdout.fnmatch_lines(
         [
             "*deviated during chaos: 1 time(s) a hypothesis did not hold",
-            f"*Deployment {shop}/web (at least 2 ready) at +*s for *s: *1/2*",
+            f"*Deployment {shop}/web (at least 2 ready) at +*s for *: *1/2 ready*",
             "FAILED test_shop.py::test_no_outage_allowed*",
         ]
     )
