@@ -11,6 +11,7 @@ from pytest_chaos.errors import RevertError
 from pytest_chaos.faults import Fault, FaultContext
 from pytest_chaos.faults.deployments import WorkloadFaults
 from pytest_chaos.faults.istio import IstioFaults
+from pytest_chaos.faults.load import LoadFaults
 from pytest_chaos.faults.network import NetworkFaults
 from pytest_chaos.faults.nodes import NodeFaults
 from pytest_chaos.faults.pods import PodFaults
@@ -73,7 +74,7 @@ class Chaos:
     """The fault injector: one group of verbs per family of faults.
 
     Groups: ``pods``, ``deployments``, ``statefulsets``, ``nodes``, ``istio``, ``network``,
-    ``stress``.
+    ``stress``, ``load``.
 
     Every verb returns a :class:`~pytest_chaos.faults.Fault`. Whatever is still active when the
     fixture ends is reverted, newest first; every revert is attempted even if one fails.
@@ -113,6 +114,7 @@ class Chaos:
         self.istio = IstioFaults(ctx)
         self.network = NetworkFaults(ctx)
         self.stress = StressFaults(ctx)
+        self.load = LoadFaults(ctx)
 
     @property
     def seed(self) -> int:

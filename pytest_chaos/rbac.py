@@ -71,6 +71,7 @@ FAULTS: dict[str, tuple[Rule, ...]] = {
     "network.latency": _EPHEMERAL,
     "stress.pods": _EPHEMERAL,
     "stress.nodes": (("", "pods", ("create", "delete")),),
+    "load.http": (("", "pods", ("create", "delete")),),
 }
 MARKERS = {
     "chaos_pod_kill": "pods.kill",
@@ -82,6 +83,7 @@ MARKERS = {
     "chaos_network_partition": "network.partition",
     "chaos_stress_pods": "stress.pods",
     "chaos_stress_nodes": "stress.nodes",
+    "chaos_load_http": "load.http",
 }
 
 _CALL = re.compile(r"\b(?:module_|class_)?chaos\.([a-z]+)\.(\w+)\s*\(")

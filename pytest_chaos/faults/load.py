@@ -1,0 +1,716 @@
+"""chaos.load.http: HTTP load from a pod inside the cluster (the book's denial-of-service test).
+
+The book ran ``siege`` in a throw-away pod against go-demo-8; this runs ``pytest-chaos-load``
+(a static Go program in the toolbox image, ``tools/images/load``) in a pod of ours, pinned to a
+node that runs containers, in the namespace given (so a Service's short name resolves as it
+does for the app's own clients). The pod is recorded in the ledger before it is created, like
+the node stress pods of :mod:`pytest_chaos.faults.stress`, whose undo it shares: revert deletes
+it (uid-checked) and waits until it is gone, and ``pytest-chaos cleanup`` removes the pod of a
+run killed with ``kill -9``. It also ends by itself (``activeDeadlineSeconds``).
+
+The program ends with one JSON line, on stdout and in its termination message (the pod's
+status carries it, so neither ``exec`` nor log access is needed): requests, ok (status below
+400), statuses, errors by kind (timeout, connect, dns, other), achieved rate and latency
+percentiles. It prints it on SIGTERM too, so a load reverted mid-run still reports what it got
+so far (:attr:`LoadFault.summary`), or says why nothing could be read
+(:attr:`LoadFault.no_summary`). On kwok's fake nodes nothing runs, so a cluster with only fake
+nodes is refused up front.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from pytest_chaos.durations import Duration, as_seconds, format_seconds
+from pytest_chaos.errors import ChaosConfigError, InjectError, TargetingError, WaitTimeout
+from pytest_chaos.faults import Fault, FaultContext, injecting
+from pytest_chaos.faults.checks import check_count, check_name
+from pytest_chaos.faults.ephemeral import IMAGE_FAILURES, NOBODY, START_FAILURES, is_fake_node
+from pytest_chaos.faults.node_rules import existing_lines, is_schedulable, node_name, pick_nodes
+from pytest_chaos.faults.stress import NODE_POD_UNDO, _create_pod
+from pytest_chaos.faults.undo import FAULT_LABEL
+from pytest_chaos.kube import Kube
+from pytest_chaos.kube.retry import call
+from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
+
+KIND = "load.http"
+#: The load generator in the toolbox image (on its PATH).
+LOAD_COMMAND = "pytest-chaos-load"
+#: The pod's container.
+CONTAINER = "load"
+#: Beyond duration + timeout: how long the pod may live, and wait() waits, at most.
+MARGIN = 30.0
+#: The pod's grace period: SIGTERM, then the program cancels what is in flight and reports.
+GRACE_SECONDS = 10
+#: Requests in flight at most (each is a goroutine and a connection).
+MAX_CONCURRENCY = 1000
+#: The error kinds a summary counts.
+ERROR_KINDS = ("timeout", "connect", "dns", "other")
+
+_METHOD = re.compile(r"^[A-Za-z]+$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
+
+
+# --- arguments (pure) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadArgs:
+    """``chaos.load.http``'s arguments, checked (durations in seconds)."""
+
+    url: str
+    namespace: str
+    rate: float | None
+    concurrency: int
+    duration: float
+    method: str
+    headers: tuple[tuple[str, str], ...]
+    timeout: float
+    node: str | None
+    image: str | None
+    within: float
+
+    def argv(self) -> list[str]:
+        """The load generator's command line."""
+        argv = [
+            LOAD_COMMAND,
+            "-url", self.url,
+            "-method", self.method,
+            "-concurrency", str(self.concurrency),
+            "-duration", _go_duration(self.duration),
+            "-timeout", _go_duration(self.timeout),
+        ]  # fmt: skip
+        if self.rate is not None:
+            argv += ["-rate", f"{self.rate:g}"]
+        for name, value in self.headers:
+            argv += ["-header", f"{name}: {value}"]
+        return argv
+
+    @property
+    def lifetime(self) -> int:
+        """The pod's activeDeadlineSeconds: the load, its last timeout and a margin."""
+        return math.ceil(self.duration + self.timeout + MARGIN)
+
+    def describe(self) -> str:
+        """``GET http://web/ at 50/s (10 at a time) for 3s``."""
+        pace = f"at {self.rate:g}/s" if self.rate is not None else "as fast as it can"
+        return (
+            f"{self.method} {self.url} {pace} ({self.concurrency} at a time) for "
+            f"{format_seconds(self.duration)}"
+        )
+
+
+def _go_duration(seconds: float) -> str:
+    return f"{max(1, round(seconds * 1000))}ms"
+
+
+def check_load_http(
+    url: str,
+    *,
+    namespace: str,
+    rate: float | None = None,
+    concurrency: int = 10,
+    duration: Duration = "30s",
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    timeout: Duration = "2s",
+    node: str | None = None,
+    image: str | None = None,
+    within: Duration = 60,
+) -> LoadArgs:
+    """Check ``chaos.load.http``'s arguments (the ``chaos_load_http`` marker's); return them."""
+    check_name("namespace", namespace)
+    return LoadArgs(
+        url=_check_url(url),
+        namespace=namespace,
+        rate=_check_rate(rate),
+        concurrency=_check_concurrency(concurrency),
+        duration=_positive(duration, "duration", "'30s'"),
+        method=_check_method(method),
+        headers=_check_headers(headers),
+        timeout=_positive(timeout, "timeout", "'2s'"),
+        node=None if node is None else check_name("node", node),
+        image=None if image is None else check_name("image", image),
+        within=as_seconds(within, name="within"),
+    )
+
+
+def _check_url(url: object) -> str:
+    example = "e.g. 'http://web.shop/' or 'http://web:8080/health'"
+    if not isinstance(url, str) or not url:
+        raise ChaosConfigError(f"url={url!r} must be a URL string ({example})")
+    if any(c.isspace() for c in url):
+        raise ChaosConfigError(f"url={url!r} contains whitespace; quote it ({example})")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise ChaosConfigError(f"url={url!r} is not a valid URL: {exc} ({example})") from None
+    if parts.scheme not in ("http", "https"):
+        raise ChaosConfigError(f"url={url!r} must start with http:// or https:// ({example})")
+    if not parts.hostname:
+        raise ChaosConfigError(f"url={url!r} has no host ({example})")
+    return url
+
+
+def _check_rate(rate: object) -> float | None:
+    if rate is None:
+        return None
+    if (
+        isinstance(rate, bool)
+        or not isinstance(rate, int | float)
+        or not math.isfinite(rate)
+        or rate <= 0
+    ):
+        raise ChaosConfigError(
+            f"rate={rate!r} must be a positive number of requests per second (e.g. 50), or "
+            "None for as fast as concurrency allows"
+        )
+    return float(rate)
+
+
+def _check_concurrency(concurrency: object) -> int:
+    value = check_count(concurrency, argument="concurrency")
+    if value > MAX_CONCURRENCY:
+        raise ChaosConfigError(
+            f"concurrency={concurrency!r} is too many requests in flight for one pod; use at "
+            f"most {MAX_CONCURRENCY}"
+        )
+    return value
+
+
+def _positive(value: Duration, argument: str, example: str) -> float:
+    seconds = as_seconds(value, name=argument)
+    if seconds < 0.001:
+        raise ChaosConfigError(f"{argument}={value!r} must be positive (e.g. {example})")
+    return seconds
+
+
+def _check_method(method: object) -> str:
+    if not isinstance(method, str) or not _METHOD.match(method):
+        raise ChaosConfigError(f"method={method!r} is not an HTTP method (e.g. 'GET' or 'POST')")
+    return method.upper()
+
+
+def _check_headers(headers: object) -> tuple[tuple[str, str], ...]:
+    if headers is None:
+        return ()
+    if not isinstance(headers, Mapping):
+        raise ChaosConfigError(
+            f"headers={headers!r} is not a mapping; use a dict of header names to values "
+            "(e.g. {'Host': 'web.example'})"
+        )
+    checked = []
+    for name, value in headers.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ChaosConfigError(f"headers: {name!r} is not a valid HTTP header name")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise ChaosConfigError(
+                f"headers[{name!r}]={value!r} must be a string on one line (no CR or LF)"
+            )
+        checked.append((name, value))
+    return tuple(checked)
+
+
+# --- the summary (pure) -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSummary:
+    """What a load got, as its program reported it.
+
+    Attributes:
+        requests: requests that got an answer or failed (not those cancelled at the end).
+        ok: answers with a status below 400 (redirects are not followed).
+        status: answers by status code.
+        errors: failed requests by kind: ``timeout``, ``connect`` (refused, unreachable),
+            ``dns`` (the name did not resolve), ``other``.
+        error_samples: one error message per kind seen.
+        rate: achieved requests per second.
+        elapsed: seconds from the first request to the end of the last.
+        latency_percentiles: ``p50``, ``p95``, ``p99`` of the answers' latencies in seconds
+            (nearest rank); {} when nothing answered.
+        latency_max: the slowest answer in seconds (None when nothing answered).
+        cancelled: requests in flight when the load was stopped (SIGTERM).
+        interrupted: the load was stopped before its duration was over.
+        raw: the JSON the program printed.
+    """
+
+    requests: int
+    ok: int
+    status: dict[int, int]
+    errors: dict[str, int]
+    error_samples: dict[str, str]
+    rate: float
+    elapsed: float
+    latency_percentiles: dict[str, float]
+    latency_max: float | None
+    cancelled: int
+    interrupted: bool
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def failed(self) -> int:
+        """Requests that did not get an ok answer (errors and statuses of 400 or more)."""
+        return self.requests - self.ok
+
+    @property
+    def error_count(self) -> int:
+        """Requests that got no answer at all."""
+        return sum(self.errors.values())
+
+    def describe(self) -> str:
+        """``150 requests in 3.0s (50.0/s): 150 ok; 200: 150; p50 2ms p95 4ms p99 9ms``."""
+        parts = [f"{self.ok} ok"]
+        if self.status:
+            parts.append(", ".join(f"{c}: {n}" for c, n in sorted(self.status.items())))
+        errors = {k: n for k, n in self.errors.items() if n}
+        if errors:
+            parts.append("errors " + ", ".join(f"{k}: {n}" for k, n in errors.items()))
+        if self.latency_percentiles:
+            parts.append(
+                " ".join(f"{k} {v * 1000:.0f}ms" for k, v in self.latency_percentiles.items())
+            )
+        text = f"{self.requests} requests in {self.elapsed:.1f}s ({self.rate:.1f}/s): " + "; ".join(
+            parts
+        )
+        if self.cancelled:
+            text += f"; {self.cancelled} cancelled"
+        return text + (" (interrupted)" if self.interrupted else "")
+
+
+def parse_summary(text: str) -> LoadSummary:
+    """The summary in the load program's last JSON line; ValueError when there is none."""
+    lines = [line for line in text.strip().splitlines() if line.strip().startswith("{")]
+    if not lines:
+        raise ValueError(f"no JSON summary in {_clip(text)!r}")
+    try:
+        raw = json.loads(lines[-1])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"the summary is not JSON ({exc}): {_clip(lines[-1])!r}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"the summary is not a JSON object: {_clip(lines[-1])!r}")
+    try:
+        latency = raw.get("latency_ms") or {}
+        return LoadSummary(
+            requests=int(raw["requests"]),
+            ok=int(raw["ok"]),
+            status={int(code): int(n) for code, n in (raw.get("status") or {}).items()},
+            errors={kind: int((raw.get("errors") or {}).get(kind, 0)) for kind in ERROR_KINDS},
+            error_samples={str(k): str(v) for k, v in (raw.get("error_samples") or {}).items()},
+            rate=float(raw["rate"]),
+            elapsed=float(raw["elapsed_s"]),
+            latency_percentiles={
+                p: float(latency[p]) / 1000 for p in ("p50", "p95", "p99") if p in latency
+            },
+            latency_max=float(latency["max"]) / 1000 if "max" in latency else None,
+            cancelled=int(raw.get("cancelled", 0)),
+            interrupted=bool(raw.get("interrupted", False)),
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"the summary lacks or garbles {exc}: {_clip(lines[-1])!r}") from None
+
+
+def _clip(text: str, length: int = 300) -> str:
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+# --- the pod ----------------------------------------------------------------------------------
+
+
+def load_pod(name: str, tag: str, *, node: str, image: str, args: LoadArgs) -> dict[str, Any]:
+    """The pod that sends the load: pinned to node, unprivileged, bounded in time."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {MANAGED_BY_LABEL: MANAGED_BY, FAULT_LABEL: tag},
+        },
+        "spec": {
+            "nodeName": node,
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": args.lifetime,
+            "terminationGracePeriodSeconds": GRACE_SECONDS,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "tolerations": [{"operator": "Exists"}],
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": NOBODY,
+                "runAsGroup": NOBODY,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": CONTAINER,
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": args.argv(),
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                }
+            ],
+        },
+    }
+
+
+def container_status(pod: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The load container's state (``{"running": ...}``, ``{"terminated": ...}``...), or {}."""
+    for status in ((pod or {}).get("status") or {}).get("containerStatuses") or []:
+        if status.get("name") == CONTAINER:
+            state: dict[str, Any] = status.get("state") or {}
+            return state
+    return {}
+
+
+def terminated(pod: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The load container's terminated state (exitCode, reason, message), or None."""
+    state = container_status(pod).get("terminated")
+    return dict(state) if state is not None else None
+
+
+def start_failure(pod: Mapping[str, Any] | None) -> str | None:
+    """Why the load container will not start by itself (a missing image...), or None."""
+    waiting = container_status(pod).get("waiting") or {}
+    if waiting.get("reason") in START_FAILURES:
+        return f"{waiting['reason']}: {waiting.get('message', '')}".strip()
+    return None
+
+
+def choose_node(
+    nodes: list[dict[str, Any]], wanted: str | None, rng: Any
+) -> tuple[str, dict[str, Any]]:
+    """A node that runs containers: wanted if given, else a schedulable real one (seeded)."""
+    by_name = {node_name(n): n for n in nodes}
+    if wanted is not None:
+        if wanted not in by_name:
+            raise TargetingError(
+                f"node={wanted!r}: no such node. Nodes:\n{existing_lines(list(by_name.values()))}"
+            )
+        if is_fake_node(by_name[wanted]):
+            raise ChaosConfigError(
+                f"node={wanted!r} is a kwok fake node: nothing runs there, so it cannot send "
+                "load; name a real node or leave node=None"
+            )
+        return wanted, by_name[wanted]
+    real = [n for n in nodes if not is_fake_node(n)]
+    if not real:
+        raise TargetingError(
+            f"{KIND} needs a node that runs containers, and every node of this cluster is a "
+            f"kwok fake node ({', '.join(sorted(by_name)) or 'none'}). Use a cluster with real "
+            "nodes (the local cluster starts one where the host allows: chaos_local_real_node)"
+        )
+    ready = [n for n in real if is_schedulable(n)]
+    if not ready:
+        raise TargetingError(
+            f"{KIND}: no real node is Ready and schedulable: "
+            + ", ".join(sorted(node_name(n) for n in real))
+        )
+    chosen = pick_nodes(sorted(node_name(n) for n in ready), 1, rng)[0]
+    return chosen, by_name[chosen]
+
+
+# --- the fault --------------------------------------------------------------------------------
+
+
+class LoadFault(Fault):
+    """A running load: :meth:`wait` for it to end, read :attr:`summary`, or revert to stop it.
+
+    Reverting (or the test's teardown) before the load ended stops it: the pod gets SIGTERM,
+    the program reports what it got so far, and the pod is deleted.
+    """
+
+    def __init__(
+        self,
+        ctx: FaultContext,
+        records: list[UndoRecord],
+        *,
+        args: LoadArgs,
+        pod: str,
+        uid: str,
+        details: dict[str, Any],
+    ) -> None:
+        """Wrap the load pod just created (use ``chaos.load.http`` instead)."""
+        super().__init__(ctx, KIND, (f"{args.namespace}/{pod}",), records, details=details)
+        self.args = args
+        self.pod = pod
+        self.uid = uid
+        self._summary: LoadSummary | None = None
+        self._no_summary: str | None = None
+
+    @property
+    def summary(self) -> LoadSummary | None:
+        """What the load got, once it ended (or was stopped); None before, or if unreadable."""
+        return self._summary
+
+    @property
+    def no_summary(self) -> str | None:
+        """Why there is no summary, when the load ended without one; else None."""
+        return self._no_summary
+
+    @property
+    def _kube(self) -> Kube:
+        return self._ctx.kube
+
+    def wait(self, within: Duration | None = None) -> LoadSummary:
+        """Block until the load ends (watching its pod), then delete the pod; the summary.
+
+        Args:
+            within: how long to wait at most (default: the rest of the duration, the request
+                timeout and a margin).
+
+        Raises:
+            InjectError: the load did not end in time, or ended without a summary.
+        """
+        if self._summary is None and self._no_summary is None:
+            limit = (
+                self.args.duration + self.args.timeout + MARGIN
+                if within is None
+                else as_seconds(within, name="within")
+            )
+            try:
+                pods = self._watch(lambda pod: pod is None or terminated(pod) is not None, limit)
+            except WaitTimeout as exc:
+                raise InjectError(f"{KIND}: the load did not end: {exc}") from None
+            self._collect(pods[0] if pods else None, "it ended")
+        self.revert()
+        if self._summary is None:
+            raise InjectError(f"{KIND}: the load ended without a summary: {self._no_summary}")
+        return self._summary
+
+    def revert(self) -> None:
+        """Stop the load if it still runs (reading its partial summary), then delete its pod."""
+        if self.active and self._summary is None and self._no_summary is None:
+            self._stop_and_collect()
+        super().revert()
+
+    def _stop_and_collect(self) -> None:
+        from kubernetes.client.exceptions import ApiException
+
+        namespace = self.args.namespace
+        pod = self._kube.read(self._kube.core.read_namespaced_pod, self.pod, namespace)
+        if pod is None or pod["metadata"].get("uid") != self.uid or terminated(pod) is not None:
+            self._collect(pod if pod and pod["metadata"].get("uid") == self.uid else None, "")
+            return
+        body: Any = {"preconditions": {"uid": self.uid}}
+        try:
+            call(self._kube.core.delete_namespaced_pod, self.pod, namespace, body=body)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                raise
+        try:
+            pods = self._watch(
+                lambda seen: seen is None or terminated(seen) is not None, GRACE_SECONDS + 20
+            )
+        except WaitTimeout as exc:
+            self._no_summary = f"the load pod did not stop in time: {exc}"
+            self._ctx.timeline.add("verify", f"{KIND}: no summary: {self._no_summary}")
+            return
+        self._collect(pods[0] if pods else None, "it was stopped")
+
+    def _watch(self, done: Any, within: float) -> list[dict[str, Any]]:
+        """Watch the pod until done(pod or None when gone); the pods last seen (ours only)."""
+        from pytest_chaos.kube.watching import wait_until
+
+        last: list[dict[str, Any]] = []
+
+        def check(pods: list[Any]) -> bool:
+            ours = [p for p in map(self._kube.serialize, pods) if p["metadata"]["uid"] == self.uid]
+            last[:] = ours
+            return bool(done(ours[0] if ours else None))
+
+        wait_until(
+            functools.partial(self._kube.core.list_namespaced_pod, self.args.namespace),
+            check,
+            within=within,
+            what=f"load pod {self.args.namespace}/{self.pod} to end",
+            describe=lambda _pods: str(container_status(last[0]) if last else "gone"),
+            field_selector=f"metadata.name={self.pod}",
+        )
+        return last
+
+    def _collect(self, pod: Mapping[str, Any] | None, how: str) -> None:
+        """Read the summary from the pod's terminated state; say on the timeline what it was."""
+        state = terminated(pod)
+        if state is None:
+            self._no_summary = (
+                "the load pod was gone before the kubelet reported how it ended"
+                if pod is None
+                else f"the load container had not ended ({container_status(pod) or 'no status'})"
+            )
+        else:
+            try:
+                self._summary = parse_summary(str(state.get("message") or ""))
+            except ValueError as exc:
+                self._no_summary = (
+                    f"the load program exited with {state.get('exitCode')} "
+                    f"({state.get('reason') or 'no reason'}) without a summary: {exc}"
+                )
+        if self._summary is not None:
+            self.details["summary"] = self._summary.raw
+            self._ctx.timeline.add(
+                "verify", f"{KIND}: {self._summary.describe()}", summary=self._summary.raw
+            )
+        else:
+            self.details["summary"] = None
+            self._ctx.timeline.add("verify", f"{KIND}: no summary: {self._no_summary}")
+        if how:
+            self.details["ended"] = how
+
+
+# --- the verb ---------------------------------------------------------------------------------
+
+
+class LoadFaults:
+    """``chaos.load``: see the module docstring."""
+
+    def __init__(self, ctx: FaultContext) -> None:
+        """Bind the verbs to a fault context."""
+        self._ctx = ctx
+
+    def http(
+        self,
+        url: str,
+        *,
+        namespace: str,
+        rate: float | None = None,
+        concurrency: int = 10,
+        duration: Duration = "30s",
+        method: str = "GET",
+        headers: Mapping[str, str] | None = None,
+        timeout: Duration = "2s",
+        node: str | None = None,
+        image: str | None = None,
+        within: Duration = 60,
+    ) -> LoadFault:
+        """Send HTTP load to url from a pod in namespace; returns once the load has started.
+
+        Args:
+            url: what to load, as a pod in namespace sees it (``http://web/``, a Service's
+                short name, works).
+            namespace: where the load pod runs (allow-listed like any fault's namespace).
+            rate: requests per second; None: as fast as concurrency allows.
+            concurrency: requests in flight at most.
+            duration: how long to send requests.
+            method: the HTTP method.
+            headers: request headers (``{"Host": "web.example"}`` sets the Host).
+            timeout: per-request timeout; a slower request counts as a ``timeout`` error.
+            node: the node the pod runs on (default: a Ready real node, chosen seeded).
+            image: the toolbox image (default: ``--chaos-toolbox-image``).
+            within: how long the pod may take to start.
+
+        The returned :class:`LoadFault`'s :meth:`~LoadFault.wait` blocks until the load ends
+        and returns its :class:`LoadSummary`; revert stops it early (partial summary).
+        """
+        ctx = self._ctx
+        args = check_load_http(
+            url,
+            namespace=namespace,
+            rate=rate,
+            concurrency=concurrency,
+            duration=duration,
+            method=method,
+            headers=headers,
+            timeout=timeout,
+            node=node,
+            image=image,
+            within=within,
+        )
+        ctx.safety.check_namespace(namespace)
+        listing = ctx.kube.list_raw(ctx.kube.core.list_node)
+        chosen, _node = choose_node(listing.get("items", []), args.node, ctx.rng)
+        tag = ctx.ledger.new_id()
+        name = f"pytest-chaos-load-{tag}"
+        manifest = load_pod(name, tag, node=chosen, image=image or ctx.toolbox_image, args=args)
+        plan = f"send {args.describe()} from pod {namespace}/{name} on node {chosen}"
+        ctx.plan(KIND, plan)
+        records: list[UndoRecord] = []
+        with injecting(ctx, KIND, records):
+            records.append(
+                ctx.record(
+                    KIND,
+                    kind="Pod",
+                    namespace=namespace,
+                    name=name,
+                    uid=None,
+                    undo=NODE_POD_UNDO,
+                    payload={"tag": tag, "node": chosen},
+                )
+            )
+            _create_pod(ctx.kube, namespace, manifest)
+            ctx.timeline.add("inject", f"{KIND}: {plan}", targets=[f"{namespace}/{name}"])
+            uid = _await_start(ctx.kube, namespace, name, args.within)
+        details = {
+            "url": args.url,
+            "method": args.method,
+            "rate": args.rate,
+            "concurrency": args.concurrency,
+            "duration_seconds": args.duration,
+            "node": chosen,
+            "pod": name,
+            "summary": None,
+        }
+        fault = LoadFault(ctx, records, args=args, pod=name, uid=uid, details=details)
+        ctx.done(fault)
+        return fault
+
+
+def _await_start(kube: Kube, namespace: str, name: str, within: float) -> str:
+    """Wait until the load container runs (or already ended); its pod's uid."""
+    from pytest_chaos.kube.watching import wait_until
+
+    seen: list[dict[str, Any]] = []
+
+    def check(pods: list[Any]) -> bool:
+        seen[:] = [kube.serialize(p) for p in pods]
+        if not seen:
+            return False
+        pod = seen[0]
+        phase = (pod.get("status") or {}).get("phase")
+        state = container_status(pod)
+        return bool(
+            "running" in state or "terminated" in state or start_failure(pod) or phase == "Failed"
+        )
+
+    try:
+        wait_until(
+            functools.partial(kube.core.list_namespaced_pod, namespace),
+            check,
+            within=within,
+            what=f"load pod {namespace}/{name} to start",
+            describe=lambda _pods: str(container_status(seen[0]) if seen else "not seen"),
+            field_selector=f"metadata.name={name}",
+        )
+    except WaitTimeout as exc:
+        raise InjectError(f"{KIND}: {exc}") from None
+    pod = seen[0]
+    failure = start_failure(pod)
+    if failure is not None:
+        reason = container_status(pod).get("waiting", {}).get("reason")
+        hint = (
+            f". Is the toolbox image {pod['spec']['containers'][0]['image']!r} (with "
+            f"{LOAD_COMMAND}) on node {pod['spec']['nodeName']}? (set it with "
+            "--chaos-toolbox-image)"
+            if reason in IMAGE_FAILURES
+            else ""
+        )
+        raise InjectError(f"{KIND}: the load pod {namespace}/{name} cannot start: {failure}{hint}")
+    if not container_status(pod) and (pod.get("status") or {}).get("phase") == "Failed":
+        status = pod.get("status") or {}
+        raise InjectError(
+            f"{KIND}: the load pod {namespace}/{name} failed: {status.get('reason')} "
+            f"{status.get('message', '')}".rstrip()
+        )
+    return str(pod["metadata"]["uid"])

@@ -1,0 +1,176 @@
+"""chaos.load.http on the local cluster's real node: the book's denial-of-service experiment.
+
+The load runs in a pod on ``real-node-0`` and reaches the demo app (tools/images/demo) through
+its Service by name, as the book's ``siege`` pod did. What it got comes back in its summary;
+what the app saw is checked from this host: the demo's ``/limiter`` (5 requests/s, burst 10,
+then 15 s of 429s) keeps refusing after a load has tripped it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from pytest_chaos import Kube, eventually
+from pytest_chaos.chaos import Chaos
+from pytest_chaos.errors import ChaosConfigError
+from pytest_chaos.faults import undo
+from pytest_chaos.ledger import read_cluster
+from tests.e2e.manifests import records_in
+from tests.e2e.realnode_manifests import (
+    PORT,
+    create_service,
+    demo_deployment,
+    deploy,
+    get_text,
+    service,
+    the_pod,
+)
+
+pytestmark = pytest.mark.real_node
+
+
+@pytest.fixture
+def web(kube: Kube, chaos_namespace: str) -> dict[str, Any]:
+    """The demo app behind Service ``web`` (port 80), routed; its pod."""
+    cluster_ip = create_service(kube, chaos_namespace, service("web"))
+    deploy(kube, chaos_namespace, demo_deployment("web"))
+
+    def routed() -> None:
+        try:
+            assert get_text(f"http://{cluster_ip}/")[0] == 200
+        except OSError as exc:  # kube-proxy has not programmed the Service yet
+            raise AssertionError(f"not routed yet: {exc!r}") from exc
+
+    eventually(routed, within=15, every=0.1)
+    return the_pod(kube, chaos_namespace, "web")
+
+
+def limiter(pod: dict[str, Any]) -> int:
+    """The status the app's own limiter answers this host with now."""
+    return get_text(f"http://{pod['status']['podIP']}:{PORT}/limiter")[0]
+
+
+def tripped(pod: dict[str, Any]) -> None:
+    """The app's limiter refuses: it is seeing more than 5 requests/s."""
+    assert limiter(pod) == 429, "the limiter still lets requests through"
+
+
+def pods_named(kube: Kube, namespace: str, name: str) -> list[Any]:
+    return list(
+        kube.core.list_namespaced_pod(namespace, field_selector=f"metadata.name={name}").items
+    )
+
+
+def test_a_paced_load_from_a_pod_gets_what_was_asked_and_leaves_nothing(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    load = chaos.load.http("http://web/", namespace=chaos_namespace, rate=50, duration="3s")
+
+    assert load.active
+    assert load.details["node"] == "real-node-0"
+    summary = load.wait()
+
+    assert 135 <= summary.requests <= 165, summary.describe()  # 50/s for 3 s, within 10 %
+    assert summary.ok == summary.requests == summary.status[200]
+    assert summary.error_count == 0
+    assert 45 <= summary.rate <= 55, summary.describe()
+    assert summary.interrupted is False
+    assert 0 < summary.latency_percentiles["p50"] <= summary.latency_percentiles["p99"] < 2
+    assert load.summary is summary
+    assert load.details["summary"] == summary.raw
+    # Done: its pod is deleted, its record closed, the summary on the timeline.
+    assert not load.active
+    assert pods_named(kube, chaos_namespace, load.pod) == []
+    assert records_in(kube, chaos_namespace) == []
+    texts = [e.text for e in chaos.timeline.events]
+    assert f"load.http: {summary.describe()}" in texts
+
+
+def test_the_books_denial_of_service_trips_the_apps_limiter(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    assert limiter(web) == 200
+
+    summary = chaos.load.http(
+        "http://web/limiter", namespace=chaos_namespace, rate=50, concurrency=50, duration="2s"
+    ).wait()
+
+    # Burst 10 (plus a token or two), then "cooling down" with 429 for 15 s.
+    assert 90 <= summary.requests <= 110, summary.describe()
+    assert 10 <= summary.ok <= 13, summary.describe()
+    assert summary.status[429] == summary.requests - summary.ok
+    # The app saw the load: its limiter still refuses this host.
+    assert limiter(web) == 429
+
+
+def test_a_load_on_a_port_nothing_listens_on_reports_connect_errors(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    """The app's pod is there but refuses (TCP reset): errors in the summary, no exception.
+
+    (A Service without endpoints is another story: kube-proxy rejects with an ICMP error the
+    kernel rate-limits, so under load most attempts end as connect timeouts.)
+    """
+    url = f"http://{web['status']['podIP']}:{PORT + 1}/"
+
+    summary = chaos.load.http(url, namespace=chaos_namespace, rate=20, duration="1s").wait()
+
+    assert 18 <= summary.requests <= 22, summary.describe()
+    assert summary.errors["connect"] == summary.requests, summary.describe()
+    assert summary.ok == 0
+    assert summary.status == {}
+    assert "connection refused" in summary.error_samples["connect"]
+
+
+def test_a_load_reverted_mid_run_stops_at_once_and_reports_what_it_got(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    load = chaos.load.http("http://web/limiter", namespace=chaos_namespace, rate=20, duration="5m")
+    eventually(lambda: tripped(web), within=15, every=0.1)  # the load is under way
+
+    started = time.monotonic()
+    load.revert()
+    took = time.monotonic() - started
+
+    summary = load.summary
+    assert summary is not None, load.no_summary
+    assert summary.interrupted is True
+    assert 10 < summary.requests < 5 * 60 * 20, summary.describe()
+    assert summary.status[429] > 0
+    assert took < 20, f"revert took {took:.1f}s"
+    assert pods_named(kube, chaos_namespace, load.pod) == []
+    assert records_in(kube, chaos_namespace) == []
+
+
+def test_cleanup_removes_the_load_pod_of_a_run_that_died(
+    kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
+) -> None:
+    load = chaos.load.http("http://web/", namespace=chaos_namespace, rate=5, duration="5m")
+    (record,) = [r for r in read_cluster(kube) if r.namespace == chaos_namespace]
+    assert (record.kind, record.name) == ("Pod", load.pod)
+
+    # What `pytest-chaos cleanup` does with the record of a run killed with kill -9.
+    assert undo.revert(kube, record) == "reverted"
+    assert pods_named(kube, chaos_namespace, load.pod) == []
+    assert undo.revert(kube, record) == "already reverted"
+
+    load.revert()  # the test's own teardown then finds nothing left, and says so
+    assert load.summary is None
+    assert load.no_summary == "the load pod was gone before the kubelet reported how it ended"
+
+
+def test_a_fake_node_is_refused_before_anything_is_created(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    fake = next(
+        n.metadata.name
+        for n in kube.core.list_node().items
+        if (n.metadata.annotations or {}).get("kwok.x-k8s.io/node") == "fake"
+    )
+    with pytest.raises(ChaosConfigError, match=f"node='{fake}' is a kwok fake node"):
+        chaos.load.http("http://web/", namespace=chaos_namespace, node=fake)
+    assert kube.core.list_namespaced_pod(chaos_namespace).items == []
+    assert records_in(kube, chaos_namespace) == []
