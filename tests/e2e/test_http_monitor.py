@@ -1,10 +1,11 @@
 """HTTP probes of Services on the embedded cluster: a failure names what backs the Service.
 
-The pods here run on kwok's fake nodes: the API says they are Running and Ready, and the
+Most pods here run on kwok's fake nodes: the API says they are Running and Ready, and the
 EndpointSlice controller lists them as ready endpoints, but nothing listens at their addresses.
 So every request to the Service's ClusterIP fails (a timeout or a refused connection, whether
 or not the cluster has a real node whose kube-proxy routes ClusterIPs), and ``assert_ok``'s
-error must say which Service, which endpoints and which pods stood behind the URL.
+error must say which Service, which endpoints and which pods stood behind the URL. One test
+runs the demo app for real on the real node (skipped where there is none).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pytest_chaos.steady import Steady
 from pytest_chaos.steady.http import HttpProbe
 from pytest_chaos.steady.service_diagnosis import service_state
 from tests.e2e.manifests import deployment
+from tests.e2e.realnode_manifests import create_service, demo_deployment
+from tests.e2e.realnode_manifests import service as realnode_service
 from tests.e2e.test_rbac import user_kubeconfig
 
 
@@ -157,3 +160,46 @@ def test_a_forbidden_diagnosis_never_hides_the_failure(
         f'(service state unavailable: 403 Forbidden: services "web" is forbidden: User "{user}" '
         f'cannot list resource "services" in API group "" in the namespace "{chaos_namespace}")'
     )
+
+
+@pytest.mark.real_node
+def test_a_real_pod_that_is_not_ready_shows_as_a_not_ready_endpoint(
+    kube: Kube, steady: Steady, chaos_namespace: str
+) -> None:
+    """The demo app really runs on the real node, but its readiness probe asks a missing path."""
+    ns = chaos_namespace
+    manifest = demo_deployment("shy")
+    [container] = manifest["spec"]["template"]["spec"]["containers"]
+    container["readinessProbe"]["httpGet"]["path"] = "/not-there"  # 404: never Ready
+    kube.apps.create_namespaced_deployment(ns, manifest)
+    ip = create_service(kube, ns, realnode_service("shy"))
+    kube.wait(
+        functools.partial(kube.discovery.list_namespaced_endpoint_slice, ns),
+        lambda slices: any(
+            e.conditions.ready is False and e.target_ref is not None
+            for s in slices
+            for e in (s.endpoints or [])
+        ),
+        within=60,
+        what="a not-ready endpoint of Service shy",
+        label_selector="kubernetes.io/service-name=shy",
+    )
+    [pod] = pod_names(kube, ns, "shy")
+    kube.wait(  # the kubelet has probed it and said why it is not ready
+        functools.partial(kube.core.list_namespaced_event, ns),
+        bool,
+        within=60,
+        what=f"an Unhealthy event of pod {pod}",
+        field_selector=f"involvedObject.name={pod},reason=Unhealthy",
+    )
+    with pytest.raises(NotSteadyError) as raised:
+        steady.http(f"http://{ip}/", timeout=0.5).assert_ok(within=0.5, every=0.1)
+    text = str(raised.value)
+    assert (
+        f"\nService {ns}/shy: ClusterIP {ip}, ports main 80->http/TCP, selector app=shy\n" in text
+    )
+    assert re.search(r"^EndpointSlice shy-\S+: 0 ready, 1 not ready, 0 terminating", text, re.M)
+    assert re.search(rf"^  \S+ not ready: pod {pod} on real-node-0$", text, re.M)
+    assert re.search(rf"^  {pod} on real-node-0: NOT READY: Running \(not Ready\)$", text, re.M)
+    # The real kubelet's own words are among the recent events.
+    assert re.search(rf"Warning Pod/{pod}: Unhealthy Readiness probe failed: .*404", text)
