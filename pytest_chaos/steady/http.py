@@ -19,12 +19,13 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
 import httpx
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, NotSteadyError
+from pytest_chaos.kube import Kube
 from pytest_chaos.steady.http_monitor import Monitor
 from pytest_chaos.steady.http_samples import (
     ERROR_KINDS,
@@ -38,9 +39,6 @@ from pytest_chaos.steady.http_samples import (
     sample_text,
     shorten,
 )
-
-if TYPE_CHECKING:
-    from pytest_chaos.kube import Kube
 
 __all__ = ["ERROR_KINDS", "ErrorKind", "HttpProbe", "HttpSession", "Monitor", "Outage", "Sample"]
 
@@ -70,7 +68,7 @@ class HttpProbe:
             when the URL's host names a Service (``svc``, ``svc.ns``, ``svc.ns.svc``,
             ``svc.ns.svc.cluster.local``) or is a Service's ClusterIP: the Service, its
             EndpointSlices, its pods and their recent events. ``steady.http`` passes the test's
-            cluster; None: no such diagnosis.
+            cluster (resolved only when such a diagnosis is made); None: no such diagnosis.
 
     Raises:
         ChaosConfigError: an argument is invalid; the message names it.
@@ -105,6 +103,11 @@ class HttpProbe:
                 f"transport={transport!r} is not an httpx.BaseTransport (e.g. httpx.HTTPTransport)"
             )
         self._transport = transport
+        if kube is not None and not isinstance(kube, Kube) and not callable(kube):
+            raise ChaosConfigError(
+                f"kube={kube!r} is neither a Kube nor a callable returning one (e.g. the `kube` "
+                "fixture, or None for no Service diagnosis)"
+            )
         self._kube = kube
         self._closed = threading.Event()
         self._session = self.new_session()

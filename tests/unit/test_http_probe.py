@@ -562,6 +562,7 @@ def test_outage_duration() -> None:
         ({"timeout": -1}, r"^timeout=-1 must be a finite, non-negative duration"),
         ({"timeout": "soon"}, r"^timeout='soon' is not a duration"),
         ({"transport": "tcp"}, r"^transport='tcp' is not an httpx\.BaseTransport"),
+        ({"kube": "local"}, r"^kube='local' is neither a Kube nor a callable returning one"),
     ],
 )
 def test_invalid_probe_arguments_are_named(kwargs: dict[str, Any], message: str) -> None:
