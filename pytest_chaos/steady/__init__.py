@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pytest_chaos.kube import Kube
     from pytest_chaos.report.timeline import Timeline
+    from pytest_chaos.steady.generic import ObjectProbe
     from pytest_chaos.steady.http import HttpProbe, Monitor
+    from pytest_chaos.steady.object_monitor import ObjectMonitor
     from pytest_chaos.steady.objects import NamespaceProbe, NodeProbe, PodsProbe, WorkloadProbe
 
 
@@ -20,19 +22,35 @@ class Steady:
         self._kube = kube
         self._timeline = timeline
         self.monitors: list[Monitor] = []
+        #: Every object monitor made here (``.monitor()`` of deployment, pods, object...).
+        self.object_monitors: list[ObjectMonitor] = []
         self._probes: list[HttpProbe] = []
 
     def deployment(self, name: str, *, namespace: str) -> WorkloadProbe:
-        """A Deployment: ``assert_available``, ``assert_ready``, ``assert_count``."""
+        """A Deployment: ``assert_available``, ``assert_ready``, ``assert_count``, ``monitor``."""
         from pytest_chaos.steady.objects import WorkloadProbe
 
-        return WorkloadProbe(self._kube(), "Deployment", name, namespace)
+        return WorkloadProbe(
+            self._kube(),
+            "Deployment",
+            name,
+            namespace,
+            timeline=self._timeline,
+            monitors=self.object_monitors,
+        )
 
     def statefulset(self, name: str, *, namespace: str) -> WorkloadProbe:
-        """A StatefulSet: ``assert_available``, ``assert_ready``, ``assert_count``."""
+        """A StatefulSet: ``assert_available``, ``assert_ready``, ``assert_count``, ``monitor``."""
         from pytest_chaos.steady.objects import WorkloadProbe
 
-        return WorkloadProbe(self._kube(), "StatefulSet", name, namespace)
+        return WorkloadProbe(
+            self._kube(),
+            "StatefulSet",
+            name,
+            namespace,
+            timeline=self._timeline,
+            monitors=self.object_monitors,
+        )
 
     def pods(self, selector: str | None, *, namespace: str) -> PodsProbe:
         """Pods by label selector: ``assert_ready``, ``assert_count``, ``restarts``...
@@ -43,19 +61,47 @@ class Steady:
         from pytest_chaos.targeting import parse_label_selector
 
         parse_label_selector(selector)
-        return PodsProbe(self._kube(), selector, namespace)
+        return PodsProbe(
+            self._kube(),
+            selector,
+            namespace,
+            timeline=self._timeline,
+            monitors=self.object_monitors,
+        )
 
     def node(self, name: str) -> NodeProbe:
         """A node: ``assert_ready`` (Ready and not cordoned)."""
         from pytest_chaos.steady.objects import NodeProbe
 
-        return NodeProbe(self._kube(), name)
+        return NodeProbe(self._kube(), name, timeline=self._timeline)
 
     def namespace(self, name: str) -> NamespaceProbe:
         """Every workload of a namespace: ``assert_ready`` names each one that is not."""
         from pytest_chaos.steady.objects import NamespaceProbe
 
-        return NamespaceProbe(self._kube(), name)
+        return NamespaceProbe(
+            self._kube(), name, timeline=self._timeline, monitors=self.object_monitors
+        )
+
+    def object(
+        self, api_version: str, kind: str, name: str, *, namespace: str | None = None
+    ) -> ObjectProbe:
+        """Any object, a custom resource too: ``assert_that(path, expected)``, ``monitor``.
+
+        Example: ``steady.object("apps/v1", "Deployment", "web", namespace="shop")
+        .assert_that("status.readyReplicas", 3, within=30)``.
+        """
+        from pytest_chaos.steady.generic import ObjectProbe
+
+        return ObjectProbe(
+            self._kube(),
+            api_version,
+            kind,
+            name,
+            namespace=namespace,
+            timeline=self._timeline,
+            monitors=self.object_monitors,
+        )
 
     def http(self, url: str, **options: Any) -> HttpProbe:
         """An HTTP endpoint: ``check``, ``assert_ok``, ``monitor`` (see HttpProbe).

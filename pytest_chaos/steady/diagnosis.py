@@ -20,9 +20,14 @@ def read_field(obj: Any, *path: str) -> Any:
     return obj
 
 
+def terminating(pod: Any) -> bool:
+    """Its deletion has begun (deletionTimestamp set): it never counts as present or ready."""
+    return bool(read_field(pod, "metadata", "deletion_timestamp"))
+
+
 def pod_ready(pod: Any) -> bool:
     """Running, Ready and not terminating: the only pods that count as healthy."""
-    if read_field(pod, "metadata", "deletion_timestamp"):
+    if terminating(pod):
         return False
     if read_field(pod, "status", "phase") != "Running":
         return False
@@ -43,9 +48,13 @@ def node_ready(node: Any) -> bool:
 
 def pod_problem(pod: Any) -> str:
     """Why a pod is not ready, in a few words (``CrashLoopBackOff``, ``Terminating``...)."""
-    if read_field(pod, "metadata", "deletion_timestamp"):
+    if terminating(pod):
         return "Terminating"
-    reasons = []
+    reasons = [  # Pending (Unschedulable): no node takes it
+        str(read_field(c, "reason") or "not scheduled")
+        for c in read_field(pod, "status", "conditions") or []
+        if read_field(c, "type") == "PodScheduled" and read_field(c, "status") == "False"
+    ]
     for status in read_field(pod, "status", "container_statuses") or []:
         waiting = read_field(status, "state", "waiting")
         if waiting and read_field(waiting, "reason"):

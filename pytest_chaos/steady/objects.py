@@ -1,9 +1,12 @@
 """Steady-state probes of Kubernetes objects, all waiting by watch.
 
-Health is readiness-based: a pod counts only when it is Running, Ready and not terminating, so a
-CrashLooping or Terminating pod is never mistaken for a healthy one. A failed check raises
+Which pods count (the same in every probe and monitor, see ``counting``): a pod is present only
+when it is not terminating, and ready only when it is present, Running and Ready. Workload and
+namespace readiness come from the pods their selectors match and the controllers' observed
+generation, never from the status counts alone (they lag an eviction). A failed check raises
 NotSteadyError (an AssertionError) with a diagnosis: what was expected, what was last seen, the
-pods that are not ready and why, and the namespace's recent events.
+pods that are not ready and why, and the namespace's recent events. ``monitor()`` records the
+same hypothesis over time (see ``object_monitor``).
 """
 
 from __future__ import annotations
@@ -11,28 +14,79 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.durations import Duration, as_seconds
-from pytest_chaos.errors import NotSteadyError, WaitTimeout
+from pytest_chaos.errors import ChaosConfigError, NotSteadyError, WaitTimeout
 from pytest_chaos.kube import Kube
-from pytest_chaos.steady.diagnosis import describe_pods, node_ready, pod_ready, recent_events
+from pytest_chaos.steady.counting import (
+    Count,
+    judge_namespace,
+    judge_pods,
+    judge_workload,
+    present,
+    ready_count,
+    requirements,
+    selected,
+    selector_text,
+    wanted_of,
+)
+from pytest_chaos.steady.diagnosis import (
+    describe_pods,
+    node_ready,
+    pod_ready,
+    read_field,
+    recent_events,
+)
+from pytest_chaos.steady.object_monitor import Judge, ObjectMonitor, Source
 from pytest_chaos.steady.restarts import Restart, describe, matching, new_restarts, restarts_of
+
+if TYPE_CHECKING:
+    from pytest_chaos.report.timeline import Timeline
+
+_WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 def _within(value: Duration) -> float:
     return as_seconds(value, name="within")
 
 
+def _min_ready(value: int | None) -> int | None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ChaosConfigError(
+            f"min_ready={value!r} is not a count of pods; use an int >= 0 (or None: all wanted)"
+        )
+    return value
+
+
 class _Probe:
-    def __init__(self, kube: Kube, namespace: str | None) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        namespace: str | None,
+        *,
+        timeline: Timeline | None = None,
+        monitors: list[ObjectMonitor] | None = None,
+    ) -> None:
         self._kube = kube
         self.namespace = namespace
+        self._timeline = timeline
+        self._monitors = monitors
 
     def _fail(
         self, expected: str, last_seen: str, pod_selector: str | None = None, extra: str = ""
     ) -> NotSteadyError:
+        self._record(expected, held=False)
         lines = [f"expected: {expected}", f"last seen: {last_seen}"]
+        diagnosis = self._diagnosis(pod_selector)
+        if extra:
+            lines.append(extra)
+        if diagnosis:
+            lines.append(diagnosis)
+        return NotSteadyError("\n".join(lines))
+
+    def _diagnosis(self, pod_selector: str | None) -> str:
+        lines = []
         if self.namespace is not None and pod_selector is not None:
             pods = self._kube.list_raw(
                 self._kube.core.list_namespaced_pod,
@@ -40,11 +94,18 @@ class _Probe:
                 label_selector=pod_selector or None,
             )
             lines.append("pods:\n" + describe_pods(pods.get("items", [])))
-        if extra:
-            lines.append(extra)
         if self.namespace is not None:
             lines.append("recent events:\n" + recent_events(self._kube, self.namespace))
-        return NotSteadyError("\n".join(lines))
+        return "\n".join(lines)
+
+    def _record(self, expected: str, *, held: bool, took: float | None = None) -> None:
+        """A ``steady`` timeline event: what was asserted and the outcome."""
+        if self._timeline is None:
+            return
+        if held:
+            self._timeline.add("steady", f"{expected}: held after {took or 0.0:.1f}s")
+        else:
+            self._timeline.add("steady", f"{expected}: NOT held")
 
     def _wait(
         self,
@@ -64,17 +125,58 @@ class _Probe:
             return False, list(exc.last_seen)
         return True, objects
 
+    def _hold(
+        self,
+        what: str,
+        expected: str,
+        sources: Sequence[Source],
+        judge: Judge,
+        within: Duration,
+        pod_selector: str | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """Watch sources until judge says ok (or fail at within); the objects then."""
+        seconds = _within(within)
+        started = time.monotonic()
+        objects: list[list[dict[str, Any]]] = []
 
-def _selector_string(match_labels: dict[str, str] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((match_labels or {}).items()))
+        def keep(lists: list[list[dict[str, Any]]]) -> Count:
+            objects[:] = lists
+            return judge(lists)
+
+        with ObjectMonitor(what, expected, sources, keep) as monitor:
+            held = monitor.wait_for(lambda r: r.ok, seconds)
+            last = monitor.readings[-1] if monitor.readings else None
+            kept = list(objects)
+        if held is not None:
+            self._record(f"{what}: {expected}", held=True, took=time.monotonic() - started)
+            return kept
+        raise self._fail(
+            f"{what}: {expected} within {within}",
+            last.seen if last is not None else "nothing",
+            pod_selector,
+        )
+
+    def _register(self, monitor: ObjectMonitor) -> ObjectMonitor:
+        if self._monitors is not None:
+            self._monitors.append(monitor)
+        return monitor
 
 
 class WorkloadProbe(_Probe):
     """``steady.deployment(name, namespace=)`` / ``steady.statefulset(...)``."""
 
-    def __init__(self, kube: Kube, kind: str, name: str, namespace: str) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        kind: str,
+        name: str,
+        namespace: str,
+        *,
+        timeline: Timeline | None = None,
+        monitors: list[ObjectMonitor] | None = None,
+    ) -> None:
         """Probe the workload of kind called name in namespace."""
-        super().__init__(kube, namespace)
+        super().__init__(kube, namespace, timeline=timeline, monitors=monitors)
         self.kind = kind
         self.name = name
         self._list = functools.partial(kube.workload_api(kind, "list"), namespace)
@@ -84,112 +186,190 @@ class WorkloadProbe(_Probe):
         """``Deployment shop/backend``."""
         return f"{self.kind} {self.namespace}/{self.name}"
 
-    @staticmethod
-    def _state(obj: Any) -> tuple[int, int, int, int, bool]:
-        wanted = obj.spec.replicas if obj.spec.replicas is not None else 1
-        status = obj.status
-        ready = status.ready_replicas or 0
-        available = status.available_replicas or 0
-        updated = status.updated_replicas or 0
-        current = (status.observed_generation or 0) >= (obj.metadata.generation or 0)
-        return wanted, ready, available, updated, current
+    def _sources(self) -> tuple[list[Source], str]:
+        """The workload and its pods (by its selector, when it exists now); the pod selector."""
+        namespace = str(self.namespace)
+        obj = self._kube.read(self._kube.workload_api(self.kind, "read"), self.name, namespace)
+        selector = selector_text(requirements((obj or {}).get("spec", {}).get("selector")))
+        pods: dict[str, Any] = {"label_selector": selector} if selector else {}
+        return [
+            (self._list, {"field_selector": f"metadata.name={self.name}"}),
+            (functools.partial(self._kube.core.list_namespaced_pod, namespace), pods),
+        ], selector
 
-    def _check(self, predicate: Callable[[Any], bool], expected: str, within: Duration) -> Any:
-        held, objs = self._wait(
-            self._list,
-            lambda objs: any(predicate(o) for o in objs),
-            within=within,
-            what=f"{self.ref}: {expected}",
-            field_selector=f"metadata.name={self.name}",
+    def _split(self, lists: list[list[dict[str, Any]]]) -> tuple[dict[str, Any] | None, list[Any]]:
+        workloads, pods = lists
+        obj = workloads[0] if workloads else None
+        if obj is None:
+            return None, []
+        clauses = requirements(read_field(obj, "spec", "selector"))
+        return obj, selected(pods, clauses, str(self.namespace))
+
+    def _check(
+        self,
+        judge: Callable[[dict[str, Any] | None, list[Any]], Count],
+        expected: str,
+        within: Duration,
+    ) -> None:
+        sources, selector = self._sources()
+        self._hold(
+            self.ref,
+            expected,
+            sources,
+            lambda lists: judge(*self._split(lists)),
+            within,
+            selector,
         )
-        if held:
-            return next(o for o in objs if predicate(o))
-        if not objs:
-            raise self._fail(expected, f"{self.ref} does not exist")
-        obj = objs[0]
-        wanted, ready, available, updated, current = self._state(obj)
-        seen = f"{ready}/{wanted} ready, {available} available, {updated} updated" + (
-            "" if current else " (the controller has not seen the latest spec yet)"
-        )
-        selector = _selector_string(obj.spec.selector.match_labels if obj.spec.selector else None)
-        raise self._fail(f"{self.ref} {expected} within {within}", seen, selector)
 
     def assert_available(self, *, within: Duration = 0) -> None:
-        """Every wanted replica is available (Ready for minReadySeconds)."""
-
-        def available(obj: Any) -> bool:
-            wanted, _ready, avail, _updated, current = self._state(obj)
-            return current and avail >= wanted
-
-        self._check(available, "all replicas available", within)
+        """Every wanted replica is ready (counted from its pods) and available per its status."""
+        self._check(
+            lambda obj, pods: judge_workload(self.kind, self.name, obj, pods, available=True),
+            "all replicas available",
+            within,
+        )
 
     def assert_ready(self, *, within: Duration = 0) -> None:
-        """The rollout is complete: every replica updated, ready and available."""
+        """The rollout is complete: exactly the wanted pods, every one updated, ready, available."""
 
-        def ready(obj: Any) -> bool:
-            wanted, rdy, avail, updated, current = self._state(obj)
-            total = obj.status.replicas or 0
-            return (
-                current
-                and rdy == wanted
-                and avail == wanted
-                and updated == wanted
-                and total == wanted
-            )
+        def ready(obj: dict[str, Any] | None, pods: list[Any]) -> Count:
+            count = judge_workload(self.kind, self.name, obj, pods, available=True)
+            if obj is None or not count.ok:
+                return count
+            wanted = wanted_of(self.kind, obj)
+            status = obj.get("status") or {}
+            updated = status.get("updatedReplicas", status.get("updatedNumberScheduled")) or 0
+            total = status.get("replicas", status.get("currentNumberScheduled")) or 0
+            alive = len(present(pods))
+            done = count.ready == alive == wanted and updated == wanted and total == wanted
+            extra = "" if done else f" ({alive} present, {updated} updated, {total} in status)"
+            return Count(count.ready, wanted, done, count.seen + extra)
 
         self._check(ready, "all replicas updated and ready", within)
 
     def assert_count(self, replicas: int, *, within: Duration = 0) -> None:
-        """Exactly replicas are ready."""
-        self._check(
-            lambda o: (o.status.ready_replicas or 0) == replicas,
-            f"exactly {replicas} ready replica(s)",
-            within,
+        """Exactly replicas of its pods are ready (terminating pods never count)."""
+
+        def exactly(obj: dict[str, Any] | None, pods: list[Any]) -> Count:
+            count = judge_workload(self.kind, self.name, obj, pods)  # "3/3 ready": its own
+            return Count(
+                count.ready, replicas, obj is not None and count.ready == replicas, count.seen
+            )
+
+        self._check(exactly, f"exactly {replicas} ready replica(s)", within)
+
+    def monitor(self, *, min_ready: int | None = None) -> ObjectMonitor:
+        """Record over time whether its pods stay ready: an ObjectMonitor (a context manager).
+
+        A reading holds when at least the wanted pods are ready and the controller has observed
+        the latest spec. Wanted is ``min_ready`` when given, else spec.replicas as it was when
+        the monitor started (so a scale-down by the chaos shows as a deviation).
+        """
+        _min_ready(min_ready)
+        sources, selector = self._sources()
+        pinned: list[int] = [] if min_ready is None else [min_ready]
+
+        def judge(lists: list[list[dict[str, Any]]]) -> Count:
+            obj, pods = self._split(lists)
+            if obj is not None and not pinned:
+                pinned.append(wanted_of(self.kind, obj))
+            return judge_workload(
+                self.kind, self.name, obj, pods, wanted=pinned[0] if pinned else None
+            )
+
+        wanted = "its wanted" if min_ready is None else str(min_ready)
+        return self._register(
+            ObjectMonitor(
+                self.ref,
+                f"{wanted} replicas ready",
+                sources,
+                judge,
+                timeline=self._timeline,
+                diagnosis=lambda: self._diagnosis(selector),
+            )
         )
 
 
 class PodsProbe(_Probe):
     """``steady.pods(selector, namespace=)``: pods by label selector, counted when ready."""
 
-    def __init__(self, kube: Kube, selector: str | None, namespace: str) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        selector: str | None,
+        namespace: str,
+        *,
+        timeline: Timeline | None = None,
+        monitors: list[ObjectMonitor] | None = None,
+    ) -> None:
         """Probe the pods matching selector in namespace."""
-        super().__init__(kube, namespace)
+        super().__init__(kube, namespace, timeline=timeline, monitors=monitors)
         self.selector = selector
         self._list = functools.partial(kube.core.list_namespaced_pod, namespace)
 
+    @property
+    def ref(self) -> str:
+        """``pods 'app=web' in shop``."""
+        return f"pods {self.selector!r} in {self.namespace}"
+
+    def _source(self) -> list[Source]:
+        return [(self._list, {"label_selector": self.selector} if self.selector else {})]
+
     def _check(
-        self, condition: Callable[[list[Any]], bool], expected: str, within: Duration
+        self, judge: Callable[[list[Any]], Count], expected: str, within: Duration
     ) -> list[Any]:
-        held, pods = self._wait(
-            self._list,
-            condition,
-            within=within,
-            what=expected,
-            label_selector=self.selector or None,
-        )
-        if held:
-            return [p for p in pods if pod_ready(p)]
-        ready = sum(pod_ready(p) for p in pods)
-        raise self._fail(
-            f"{expected} within {within}",
-            f"{ready} ready of {len(pods)} pod(s) matching {self.selector!r}",
+        from kubernetes import client
+
+        [pods] = self._hold(
+            self.ref,
+            expected,
+            self._source(),
+            lambda lists: judge(lists[0]),
+            within,
             self.selector or "",
         )
+        return [client.V1Pod.from_dict(p) for p in pods if pod_ready(p)]
 
     def assert_ready(self, *, within: Duration = 0) -> list[Any]:
-        """At least one pod matches and every matching pod is ready; return them."""
+        """At least one pod matches and every matching pod is ready; return them.
+
+        Terminating pods are not counted: they are leaving.
+        """
         return self._check(
-            lambda ps: bool(ps) and all(pod_ready(p) for p in ps),
-            f"every pod matching {self.selector!r} in {self.namespace} ready",
+            lambda pods: judge_pods(pods, self.selector, min_ready=None),
+            "every pod ready",
             within,
         )
 
     def assert_count(self, count: int, *, within: Duration = 0) -> list[Any]:
-        """Exactly count matching pods are ready; return them."""
-        return self._check(
-            lambda ps: sum(pod_ready(p) for p in ps) == count,
-            f"exactly {count} ready pod(s) matching {self.selector!r} in {self.namespace}",
-            within,
+        """Exactly count matching pods are ready (terminating ones never are); return them."""
+
+        def exactly(pods: list[Any]) -> Count:
+            ready = ready_count(pods)
+            judged = judge_pods(pods, self.selector, min_ready=count)
+            return Count(ready, count, ready == count, judged.seen)
+
+        return self._check(exactly, f"exactly {count} ready pod(s)", within)
+
+    def monitor(self, *, min_ready: int | None = None) -> ObjectMonitor:
+        """Record over time whether the pods stay ready: an ObjectMonitor (a context manager).
+
+        A reading holds when at least one pod matches and every matching (non-terminating) pod
+        is ready, or when at least ``min_ready`` are ready if it is given.
+        """
+        _min_ready(min_ready)
+        hypothesis = (
+            "every pod ready" if min_ready is None else f"at least {min_ready} pod(s) ready"
+        )
+        return self._register(
+            ObjectMonitor(
+                self.ref,
+                hypothesis,
+                self._source(),
+                lambda lists: judge_pods(lists[0], self.selector, min_ready=min_ready),
+                timeline=self._timeline,
+                diagnosis=lambda: self._diagnosis(self.selector or ""),
+            )
         )
 
     def restarts(self) -> list[Restart]:
@@ -211,13 +391,13 @@ class PodsProbe(_Probe):
         ``web-5d8f/app restarted 1 time(s), last run ended OOMKilled (exit 137)``.
         """
         found = new_restarts(self.restarts(), since)
+        expected = (
+            f"no container of the pods matching {self.selector!r} in {self.namespace} "
+            "restarted" + (" since the baseline" if since is not None else "")
+        )
         if found:
-            raise self._fail(
-                f"no container of the pods matching {self.selector!r} in {self.namespace} "
-                "restarted" + (" since the baseline" if since is not None else ""),
-                "\n" + describe(found),
-                self.selector or "",
-            )
+            raise self._fail(expected, "\n" + describe(found), self.selector or "")
+        self._record(expected, held=True)
 
     def assert_restarted(
         self,
@@ -244,6 +424,7 @@ class PodsProbe(_Probe):
             found[:] = matching(new_restarts(restarts_of(pods), since), reason)
             return bool(found)
 
+        started = time.monotonic()
         held, pods = self._wait(
             self._list,
             restarted,
@@ -252,6 +433,7 @@ class PodsProbe(_Probe):
             label_selector=self.selector or None,
         )
         if held:
+            self._record(expected, held=True, took=time.monotonic() - started)
             return list(found)
         raise self._fail(
             f"{expected} within {within}",
@@ -263,9 +445,9 @@ class PodsProbe(_Probe):
 class NodeProbe(_Probe):
     """``steady.node(name)``."""
 
-    def __init__(self, kube: Kube, name: str) -> None:
+    def __init__(self, kube: Kube, name: str, *, timeline: Timeline | None = None) -> None:
         """Probe the node called name."""
-        super().__init__(kube, None)
+        super().__init__(kube, None, timeline=timeline)
         self.name = name
 
     def assert_ready(self, *, within: Duration = 0) -> None:
@@ -274,6 +456,7 @@ class NodeProbe(_Probe):
         def ready(nodes: list[Any]) -> bool:
             return any(node_ready(n) for n in nodes)
 
+        started = time.monotonic()
         held, nodes = self._wait(
             self._kube.core.list_node,
             ready,
@@ -289,62 +472,80 @@ class NodeProbe(_Probe):
                 if nodes[0].spec and nodes[0].spec.unschedulable:
                     seen += ", cordoned"
             raise self._fail(f"node {self.name} Ready and schedulable within {within}", seen)
+        self._record(
+            f"node {self.name} Ready and schedulable", held=True, took=time.monotonic() - started
+        )
 
 
 class NamespaceProbe(_Probe):
-    """``steady.namespace(name)``: every workload in it available, each bad one named."""
+    """``steady.namespace(name)``: every workload in it ready, each bad one named."""
+
+    def _sources(self) -> list[Source]:
+        namespace = str(self.namespace)
+        apps, core = self._kube.apps, self._kube.core
+        return [
+            (functools.partial(apps.list_namespaced_deployment, namespace), {}),
+            (functools.partial(apps.list_namespaced_stateful_set, namespace), {}),
+            (functools.partial(apps.list_namespaced_daemon_set, namespace), {}),
+            (functools.partial(core.list_namespaced_pod, namespace), {}),
+        ]
+
+    @staticmethod
+    def _workloads(lists: list[list[dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+        return [
+            (kind, obj)
+            for kind, objs in zip(_WORKLOAD_KINDS, lists[:3], strict=True)
+            for obj in objs
+        ]
+
+    @property
+    def ref(self) -> str:
+        """``namespace shop``."""
+        return f"namespace {self.namespace}"
 
     def assert_ready(self, *, within: Duration = 0) -> None:
-        """Every Deployment, StatefulSet and DaemonSet of the namespace is fully available."""
-        namespace = self.namespace
-        assert namespace is not None
-        apps = self._kube.apps
-        kinds: list[tuple[str, Callable[..., Any], Callable[[Any], tuple[int, int]]]] = [
-            (
-                "Deployment",
-                functools.partial(apps.list_namespaced_deployment, namespace),
-                lambda o: (
-                    o.spec.replicas if o.spec.replicas is not None else 1,
-                    o.status.available_replicas or 0,
-                ),
-            ),
-            (
-                "StatefulSet",
-                functools.partial(apps.list_namespaced_stateful_set, namespace),
-                lambda o: (
-                    o.spec.replicas if o.spec.replicas is not None else 1,
-                    o.status.available_replicas or 0,
-                ),
-            ),
-            (
-                "DaemonSet",
-                functools.partial(apps.list_namespaced_daemon_set, namespace),
-                lambda o: (o.status.desired_number_scheduled or 0, o.status.number_available or 0),
-            ),
-        ]
-        deadline = time.monotonic() + _within(within)
-        bad: list[str] = []
-        for kind, list_fn, counts in kinds:
+        """Every Deployment, StatefulSet and DaemonSet of the namespace is fully available.
 
-            def all_ok(objs: list[Any], counts: Callable[[Any], tuple[int, int]] = counts) -> bool:
-                return all(counts(o)[1] >= counts(o)[0] for o in objs)
+        Counted from the pods each one's selector matches (terminating pods never count) and
+        its observed generation, and confirmed by its status's available count.
+        """
+        namespace = str(self.namespace)
+        self._hold(
+            self.ref,
+            "every workload available",
+            self._sources(),
+            lambda lists: judge_namespace(
+                self._workloads(lists), lists[3], namespace=namespace, available=True
+            ),
+            within,
+        )
 
-            # One deadline for the whole check, shared by the three kinds.
-            held, objs = self._wait(
-                list_fn,
-                all_ok,
-                within=max(0.0, deadline - time.monotonic()),
-                what=f"every {kind} in {namespace} available",
+    def monitor(self) -> ObjectMonitor:
+        """Record over time whether every workload stays ready: an ObjectMonitor.
+
+        A reading holds when every Deployment, StatefulSet and DaemonSet has at least its wanted
+        pods ready (spec.replicas as it was when first seen; a DaemonSet's desired count) and
+        its controller has observed its latest spec; a workload deleted meanwhile does not hold.
+        """
+        namespace = str(self.namespace)
+        pinned: dict[str, int] = {}
+
+        def judge(lists: list[list[dict[str, Any]]]) -> Count:
+            workloads = self._workloads(lists)
+            for kind, obj in workloads:
+                if kind != "DaemonSet":
+                    pinned.setdefault(
+                        f"{kind}/{read_field(obj, 'metadata', 'name')}", wanted_of(kind, obj)
+                    )
+            return judge_namespace(workloads, lists[3], namespace=namespace, wanted_by=pinned)
+
+        return self._register(
+            ObjectMonitor(
+                self.ref,
+                "every workload ready",
+                self._sources(),
+                judge,
+                timeline=self._timeline,
+                diagnosis=lambda: self._diagnosis(""),
             )
-            if not held:
-                bad += [
-                    f"{kind} {namespace}/{o.metadata.name}: {counts(o)[1]}/{counts(o)[0]} available"
-                    for o in objs
-                    if counts(o)[1] < counts(o)[0]
-                ]
-        if bad:
-            raise self._fail(
-                f"every workload in namespace {namespace} available within {within}",
-                f"{len(bad)} not available:\n  " + "\n  ".join(bad),
-                "",
-            )
+        )
