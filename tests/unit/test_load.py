@@ -221,7 +221,7 @@ def test_a_summary_is_read_from_the_programs_last_json_line() -> None:
     assert summary.raw == SUMMARY
     assert summary.describe() == (
         "150 requests in 3.0s (49.9/s): 140 ok; 200: 140, 429: 7; errors timeout: 1, "
-        "connect: 2; p50 2ms p95 4ms p99 12ms"
+        "connect: 2; p50 1.5ms p95 4.2ms p99 12.0ms"
     )
 
 

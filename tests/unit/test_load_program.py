@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from pytest_chaos import eventually
-from pytest_chaos.faults import load
+from pytest_chaos.faults import load, load_plan
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def program(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from pytest_chaos.cluster import images
     from pytest_chaos.errors import ClusterError
 
-    out = tmp_path_factory.mktemp("load") / load.LOAD_COMMAND
+    out = tmp_path_factory.mktemp("load") / load_plan.LOAD_COMMAND
     try:
         return images.go_build(images.sources_dir() / "load", out)
     except ClusterError as exc:  # no Go: make test installs it, a bare checkout may not have it
@@ -56,7 +56,13 @@ class Counting(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
-    handler = type("Handler", (Counting,), {"seen": seen, "release": threading.Event()})
+
+    class Handler(Counting):
+        pass
+
+    Handler.seen = seen
+    Handler.release = threading.Event()
+    handler = Handler
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
