@@ -203,3 +203,43 @@ def test_a_real_pod_that_is_not_ready_shows_as_a_not_ready_endpoint(
     assert re.search(rf"^  {pod} on real-node-0: NOT READY: Running \(not Ready\)$", text, re.M)
     # The real kubelet's own words are among the recent events.
     assert re.search(rf"Warning Pod/{pod}: Unhealthy Readiness probe failed: .*404", text)
+
+
+UP_THEN_DOWN = """
+import http.server, threading
+import pytest
+
+@pytest.fixture
+def server():
+    state = {"up": True}
+    class App(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if state["up"] else 503)
+            self.send_header("Content-Length", "0"); self.end_headers()
+        def log_message(self, *args):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), App)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", state
+    httpd.shutdown(); httpd.server_close(); thread.join()
+
+def test_goes_down(steady, server):
+    url, state = server
+    steady.http(url).assert_ok(within=5, consecutive=2, every=0.02)
+    state["up"] = False
+    steady.http(url).assert_ok(within=0.2, every=0.05)
+"""
+
+
+def test_each_assert_ok_is_on_the_failed_tests_timeline(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(UP_THEN_DOWN)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-cluster=local")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*- chaos timeline -*",
+            "*s  steady   GET http://127.0.0.1:*/: status 200, 2 in a row held after 2 attempts",
+            "*s  steady   GET http://127.0.0.1:*/: status 200 NOT held within 0.2s (*, 0 ok)",
+        ]
+    )
