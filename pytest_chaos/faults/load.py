@@ -223,7 +223,7 @@ class LoadFault(Fault):
             self._collect(pods[0] if pods else None, "it ended")
         self.revert()
         if self._summary is None:
-            raise InjectError(f"{KIND}: the load ended without a summary: {self._no_summary}")
+            raise InjectError(f"{KIND}: {self._no_summary}")
         return self._summary
 
     def revert(self) -> None:
@@ -294,6 +294,12 @@ class LoadFault(Fault):
                     f"the load program exited with {state.get('exitCode')} "
                     f"({state.get('reason') or 'no reason'}) without a summary: {exc}"
                 )
+                if state.get("reason") == "StartError":
+                    image = self.details.get("image")
+                    self._no_summary += (
+                        f". Does the image {image!r} have {LOAD_COMMAND} on its PATH? (set the "
+                        "toolbox image with --chaos-toolbox-image)"
+                    )
         if self._summary is not None:
             self.details["summary"] = self._summary.raw
             self._ctx.timeline.add(
@@ -396,6 +402,7 @@ class LoadFaults:
             "duration_seconds": args.duration,
             "node": chosen,
             "pod": name,
+            "image": manifest["spec"]["containers"][0]["image"],
             "summary": None,
         }
         fault = LoadFault(ctx, records, args=args, pod=name, uid=uid, details=details)

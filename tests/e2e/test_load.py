@@ -9,17 +9,20 @@ then 15 s of 429s) keeps refusing after a load has tripped it.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from pytest_chaos import Kube, eventually
-from pytest_chaos.chaos import Chaos
-from pytest_chaos.errors import ChaosConfigError
+from pytest_chaos.chaos import Chaos, ChaosSession
+from pytest_chaos.errors import ChaosConfigError, InjectError
 from pytest_chaos.faults import undo
 from pytest_chaos.ledger import read_cluster
+from pytest_chaos.report.timeline import Timeline
 from tests.e2e.manifests import records_in
 from tests.e2e.realnode_manifests import (
+    DEMO_IMAGE,
     PORT,
     create_service,
     demo_deployment,
@@ -174,5 +177,39 @@ def test_a_fake_node_is_refused_before_anything_is_created(
     )
     with pytest.raises(ChaosConfigError, match=f"node='{fake}' is a kwok fake node"):
         chaos.load.http("http://web/", namespace=chaos_namespace, node=fake)
+    assert kube.core.list_namespaced_pod(chaos_namespace).items == []
+    assert records_in(kube, chaos_namespace) == []
+
+
+def test_an_image_without_the_load_program_is_a_clear_error(
+    kube: Kube, chaos: Chaos, chaos_namespace: str
+) -> None:
+    """A toolbox of one's own (--chaos-toolbox-image) that lacks pytest-chaos-load."""
+    with pytest.raises(InjectError) as error:
+        chaos.load.http(
+            "http://web/", namespace=chaos_namespace, duration="2s", image=DEMO_IMAGE
+        ).wait()
+    message = str(error.value)
+    assert "exited with 128 (StartError) without a summary" in message, message
+    assert f"Does the image '{DEMO_IMAGE}' have pytest-chaos-load on its PATH?" in message
+    assert kube.core.list_namespaced_pod(chaos_namespace).items == []
+    assert records_in(kube, chaos_namespace) == []
+
+
+def test_a_dry_run_plans_the_load_and_creates_nothing(
+    kube: Kube, chaos_session: ChaosSession, chaos_namespace: str
+) -> None:
+    session = ChaosSession(
+        kube, replace(chaos_session.settings, dry_run=True), run_id="dry-run", seed=1
+    )
+    session.safety.allow_throwaway(chaos_namespace)
+    dry = Chaos(session, "test_dry_load", Timeline("test_dry_load"))
+    with pytest.raises(pytest.skip.Exception) as skipped:
+        dry.load.http("http://web/", namespace=chaos_namespace, rate=50, duration="20s")
+    assert str(skipped.value).startswith(
+        "chaos dry run: would send GET http://web/ at 50/s (10 at a time) for 20s from pod "
+        f"{chaos_namespace}/pytest-chaos-load-"
+    )
+    assert str(skipped.value).endswith(" on node real-node-0")
     assert kube.core.list_namespaced_pod(chaos_namespace).items == []
     assert records_in(kube, chaos_namespace) == []

@@ -257,3 +257,20 @@ def test_an_interrupted_load_without_answers_has_no_latencies() -> None:
 def test_no_summary_says_what_was_there(text: str, words: str) -> None:
     with pytest.raises(ValueError, match=words):
         load.parse_summary(text)
+
+
+def test_rbac_finds_the_verb_and_grants_pods_create_and_delete(tmp_path: Any) -> None:
+    from pytest_chaos import rbac
+
+    suite = tmp_path / "test_dos.py"
+    suite.write_text("def test_dos(chaos):\n    chaos.load.http('http://web/', namespace='x')\n")
+    found, _ = rbac.faults_used([tmp_path])
+    assert found == {"load.http"}
+    pods = [r for r in rbac.rules(found, throwaway=False) if r["resources"] == ["pods"]]
+    assert pods == [
+        {
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "verbs": ["create", "delete", "get", "list", "watch"],
+        }
+    ]
