@@ -48,6 +48,9 @@ const (
 // sampleLength bounds each error sample: the termination message holds at most 4096 bytes.
 const sampleLength = 160
 
+// messageLimit is what the kubelet keeps of a termination message.
+const messageLimit = 4096
+
 type headerList []string
 
 func (h *headerList) String() string { return strings.Join(*h, ", ") }
@@ -354,6 +357,23 @@ func summarize(cfg config, t *tally, elapsed time.Duration, interrupted bool) Su
 	}
 }
 
+// fit encodes the summary in at most limit bytes, for the termination message: without the
+// error samples if need be, then with the URL cut short.
+func fit(summary Summary, limit int) ([]byte, error) {
+	line, err := json.Marshal(summary)
+	if err != nil || len(line) <= limit {
+		return line, err
+	}
+	summary.ErrorSamples = map[string]string{}
+	if line, err = json.Marshal(summary); err != nil || len(line) <= limit {
+		return line, err
+	}
+	if len(summary.URL) > sampleLength {
+		summary.URL = summary.URL[:sampleLength-3] + "..."
+	}
+	return json.Marshal(summary)
+}
+
 func parseFlags(args []string) (config, error) {
 	var cfg config
 	flags := flag.NewFlagSet("pytest-chaos-load", flag.ContinueOnError)
@@ -412,7 +432,9 @@ func main() {
 	}
 	fmt.Println(string(line))
 	if cfg.summaryPath != "" {
-		// Best effort: outside a container there may be no termination log.
-		_ = os.WriteFile(cfg.summaryPath, line, 0o644)
+		if short, err := fit(summary, messageLimit); err == nil {
+			// Best effort: outside a container there may be no termination log.
+			_ = os.WriteFile(cfg.summaryPath, short, 0o644)
+		}
 	}
 }

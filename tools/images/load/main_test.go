@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -143,5 +144,36 @@ func TestFlagsAreChecked(t *testing.T) {
 	}
 	if _, err := parseFlags([]string{"-url", "http://x", "-rate", "5"}); err != nil {
 		t.Errorf("parseFlags rejected a good command line: %v", err)
+	}
+}
+
+func TestASummaryFitsTheTerminationMessage(t *testing.T) {
+	long := "http://web/" + strings.Repeat("x", 5000)
+	summary := Summary{URL: long, ErrorSamples: map[string]string{kindOther: strings.Repeat("e", 150)}}
+	line, err := fit(summary, messageLimit)
+	if err != nil || len(line) > messageLimit {
+		t.Fatalf("fit: %d bytes, %v", len(line), err)
+	}
+	if !strings.Contains(string(line), `"url":"http://web/xxx`) || strings.Contains(string(line), "eee") {
+		t.Errorf("fit kept the wrong parts: %.300s", line)
+	}
+	small := Summary{URL: "http://web/", ErrorSamples: map[string]string{kindDNS: "lookup web"}}
+	if line, _ := fit(small, messageLimit); !strings.Contains(string(line), "lookup web") {
+		t.Errorf("fit dropped the samples of a small summary: %s", line)
+	}
+}
+
+func TestAnUnpacedLoadKeepsEveryWorkerBusy(t *testing.T) {
+	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(10 * time.Millisecond) // the server's own latency
+	}))
+	defer server.Close()
+	cfg := config{url: server.URL, method: "GET", concurrency: 3, duration: 300 * time.Millisecond, timeout: time.Second}
+	stop, cancel := context.WithTimeout(context.Background(), cfg.duration)
+	defer cancel()
+	total := newLoader(cfg).run(stop, context.Background())
+	// 3 workers, ~10 ms each, for 300 ms: about 90; far more than one at a time would send.
+	if total.requests < 45 || total.requests > 95 || total.ok != total.requests {
+		t.Errorf("unpaced: %d requests, %d ok", total.requests, total.ok)
 	}
 }
