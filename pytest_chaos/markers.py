@@ -384,6 +384,38 @@ def chaos_stress_nodes(
     as_seconds(within, name="within")
 
 
+def chaos_load_http(
+    url: str,
+    *,
+    namespace: str,
+    rate: float | None = None,
+    concurrency: int = 10,
+    duration: Duration = "30s",
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    timeout: Duration = "2s",
+    node: str | None = None,
+    image: str | None = None,
+    within: Duration = 60,
+) -> None:
+    """Send HTTP load from a pod in the cluster while the test runs (``chaos.load.http``)."""
+    from pytest_chaos.faults.load_plan import check_load_http
+
+    check_load_http(
+        url,
+        namespace=namespace,
+        rate=rate,
+        concurrency=concurrency,
+        duration=duration,
+        method=method,
+        headers=headers,
+        timeout=timeout,
+        node=node,
+        image=image,
+        within=within,
+    )
+
+
 def steady_state(
     *,
     namespace: str,
@@ -466,6 +498,7 @@ FAULT_MARKERS: dict[str, FaultMarker] = {
         FaultMarker("chaos_network_latency", chaos_network_latency, "network", "latency"),
         FaultMarker("chaos_stress_pods", chaos_stress_pods, "stress", "pods"),
         FaultMarker("chaos_stress_nodes", chaos_stress_nodes, "stress", "nodes"),
+        FaultMarker("chaos_load_http", chaos_load_http, "load", "http"),
     )
 }
 SIGNATURES: dict[str, Callable[..., None]] = {

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_chaos.markers import FAULT_MARKERS
+
 USAGE_ERROR = pytest.ExitCode.USAGE_ERROR
 
 
@@ -73,7 +75,7 @@ def test_a_misspelled_keyword_names_the_marker_the_argument_and_the_test(
         ),
         pytest.param(
             '@pytest.mark.steady_state(namespace="shop", deployments="web")',
-            "steady_state(): deployments='web' must be a list of strings*",
+            "steady_state(): deployments='web' must be a list (e.g. deployments=*",
             id="deployments-not-a-list",
         ),
         pytest.param(
@@ -136,6 +138,41 @@ def test_a_misspelled_keyword_names_the_marker_the_argument_and_the_test(
             '@pytest.mark.chaos_stress_pods("app=web", namespace="shop", memory="256m")',
             "chaos_stress_pods(): memory='256m': 'm' is milli; did you mean 'Mi'?",
             id="stress-milli-memory",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_deployment_scale("web", namespace="shop", replicas=-1)',
+            "chaos_deployment_scale(): replicas=-1 must be a whole number >= 0",
+            id="deployment-scale-negative",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_network_cut("app=web", namespace="shop")',
+            "chaos_network_cut() missing 1 required keyword-only argument: 'to'",
+            id="network-cut-without-to",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_node_zone_outage("a", how="flood")',
+            "chaos_node_zone_outage(): how='flood' must be one of",
+            id="zone-outage-bad-how",
+        ),
+        pytest.param(
+            '@pytest.mark.chaos_load_http("http://web/", namespace="shop", concurrency=0)',
+            "chaos_load_http(): concurrency=0",
+            id="load-http-no-concurrency",
+        ),
+        pytest.param(
+            '@pytest.mark.steady_state(namespace="shop", during="yes")',
+            "steady_state(): during='yes' must be True or False",
+            id="steady-during-not-bool",
+        ),
+        pytest.param(
+            '@pytest.mark.steady_state(namespace="shop", http=[{"url": "http://w/", "status": 1}])',
+            "steady_state(): http: {'url': 'http://w/', 'status': 1} has unknown key(s) status",
+            id="steady-http-unknown-key",
+        ),
+        pytest.param(
+            '@pytest.mark.steady_state(namespace="shop", deployments=[{"name": "w", "min": 1}])',
+            "steady_state(): deployments: {'name': 'w', 'min': 1} has unknown key(s) min",
+            id="steady-workload-unknown-key",
         ),
         pytest.param(
             '@pytest.mark.chaos_stress_nodes(selector="pool=a", cpu="lots")',
@@ -443,14 +480,14 @@ def test_markers_are_listed_with_their_signatures(pytester: pytest.Pytester) -> 
     result.stdout.fnmatch_lines(
         [
             "@pytest.mark.chaos: a resilience (chaos) test; selected with `pytest -m chaos`*",
-            "@pytest.mark.chaos_pod_kill(selector, *, namespace, mode='one', value=None, "
+            "@pytest.mark.chaos_pod_kill(selector=None, *, namespace, mode='one', value=None, "
             "grace_period=None*): Kill pods matching selector in namespace while the test runs "
             "(``chaos.pods.kill``).",
             "@pytest.mark.chaos_deployment_delete(name, *, namespace*): Delete a Deployment "
             "during the test, re-create it after (``chaos.deployments.delete``).",
-            "@pytest.mark.steady_state(*, namespace, deployments=(), statefulsets=(), http=(), "
-            "within='30s'): Check before the faults (ERROR when not steady) and after their "
-            "revert (FAIL).",
+            "@pytest.mark.steady_state(*, namespace, deployments=(), statefulsets=(), pods=(), "
+            "http=(), within='30s', during=False): Check before the faults (ERROR), after their "
+            "revert (FAIL); ``during``: no dip allowed.",
         ]
     )
     ours = [
@@ -458,7 +495,7 @@ def test_markers_are_listed_with_their_signatures(pytester: pytest.Pytester) -> 
         for line in result.outlines
         if line.startswith(("@pytest.mark.chaos_", "@pytest.mark.steady_state"))
     ]
-    assert len(ours) == 10  # chaos_pod_kill ... chaos_stress_nodes, and steady_state
+    assert len(ours) == len(FAULT_MARKERS) + 1  # every fault marker, and steady_state
     for line in ours:
         assert "->" not in line
         assert "'str" not in line

@@ -29,7 +29,7 @@ def groups() -> dict[str, Any]:
         seed=1,
         settings=SimpleNamespace(dry_run=False, toolbox_image="toolbox"),
     )
-    injector = Chaos(session, "test", Timeline("test"))  # type: ignore[arg-type]
+    injector = Chaos(session, "test", Timeline("test"))
     return {
         name: group
         for name, group in vars(injector).items()
