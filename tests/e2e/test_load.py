@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from pytest_chaos.errors import ChaosConfigError, InjectError
 from pytest_chaos.faults import undo
 from pytest_chaos.ledger import read_cluster
 from pytest_chaos.report.timeline import Timeline
-from tests.e2e.manifests import records_in
+from tests.e2e.manifests import namespace_with, records_in
 from tests.e2e.realnode_manifests import (
     DEMO_IMAGE,
     PORT,
@@ -31,6 +32,7 @@ from tests.e2e.realnode_manifests import (
     service,
     the_pod,
 )
+from tests.e2e.test_exit_paths import cleanup, run_id, run_inner_test, wait_for
 
 pytestmark = pytest.mark.real_node
 
@@ -150,21 +152,56 @@ def test_a_load_reverted_mid_run_stops_at_once_and_reports_what_it_got(
     assert records_in(kube, chaos_namespace) == []
 
 
-def test_cleanup_removes_the_load_pod_of_a_run_that_died(
+def test_a_load_whose_pod_was_removed_meanwhile_says_no_summary_was_available(
     kube: Kube, chaos: Chaos, chaos_namespace: str, web: dict[str, Any]
 ) -> None:
     load = chaos.load.http("http://web/", namespace=chaos_namespace, rate=5, duration="5m")
     (record,) = [r for r in read_cluster(kube) if r.namespace == chaos_namespace]
     assert (record.kind, record.name) == ("Pod", load.pod)
 
-    # What `pytest-chaos cleanup` does with the record of a run killed with kill -9.
+    # Someone else's cleanup (the record's own undo, from another process) removes the pod.
     assert undo.revert(kube, record) == "reverted"
     assert pods_named(kube, chaos_namespace, load.pod) == []
-    assert undo.revert(kube, record) == "already reverted"
 
-    load.revert()  # the test's own teardown then finds nothing left, and says so
+    load.revert()  # the test's own revert then finds nothing left, and says so
     assert load.summary is None
     assert load.no_summary == "the load pod was gone before the kubelet reported how it ended"
+    assert "load.http: no summary: the load pod was gone" in chaos.timeline.render()
+    assert records_in(kube, chaos_namespace) == []
+
+
+INNER = """
+def test_dos(chaos):
+    chaos.load.http("http://127.0.0.1:1/", namespace={ns!r}, rate=5, duration="5m")
+    open({marker!r}, "w").close()
+    import time
+    time.sleep(120)
+"""
+
+
+def test_sigkill_then_cleanup_removes_the_load_pod(kube: Kube, tmp_path: Path) -> None:
+    with namespace_with(kube, "loadexit", {}) as namespace:
+        marker, ledger = tmp_path / "injected", tmp_path / "ledger"
+        test_file = tmp_path / "test_inner.py"
+        test_file.write_text(INNER.format(ns=namespace, marker=str(marker)))
+        proc = run_inner_test(kube, test_file, ledger=ledger)
+        wait_for(marker, proc, within=120)
+
+        proc.kill()
+        proc.communicate(timeout=60)
+        managed = "app.kubernetes.io/managed-by=pytest-chaos"
+        (pod,) = kube.core.list_namespaced_pod(namespace, label_selector=managed).items
+        assert pod.metadata.name.startswith("pytest-chaos-load-")
+        run = run_id(ledger)
+        for path in ledger.glob("*.jsonl"):
+            path.unlink()  # only the cluster's records remain
+
+        report = cleanup(kube, ledger, run)
+
+        assert "reverted: load.http on Pod" in report, report
+        assert kube.core.list_namespaced_pod(namespace, label_selector=managed).items == []
+        assert [r.target for r in read_cluster(kube) if r.namespace == namespace] == []
+        assert cleanup(kube, ledger, run).strip() == "nothing left behind"
 
 
 def test_a_fake_node_is_refused_before_anything_is_created(
