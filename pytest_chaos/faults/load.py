@@ -20,7 +20,7 @@ nodes is refused up front.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
@@ -238,7 +238,8 @@ class LoadFault(Fault):
         namespace = self.args.namespace
         pod = self._kube.read(self._kube.core.read_namespaced_pod, self.pod, namespace)
         if pod is None or pod["metadata"].get("uid") != self.uid or terminated(pod) is not None:
-            self._collect(pod if pod and pod["metadata"].get("uid") == self.uid else None, "")
+            ours = pod is not None and pod["metadata"].get("uid") == self.uid
+            self._collect(pod if ours else None, "it ended")
             return
         body: Any = {"preconditions": {"uid": self.uid}}
         try:
@@ -256,7 +257,9 @@ class LoadFault(Fault):
             return
         self._collect(pods[0] if pods else None, "it was stopped")
 
-    def _watch(self, done: Any, within: float) -> list[dict[str, Any]]:
+    def _watch(
+        self, done: Callable[[dict[str, Any] | None], bool], within: float
+    ) -> list[dict[str, Any]]:
         """Watch the pod until done(pod or None when gone); the pods last seen (ours only)."""
         from pytest_chaos.kube.watching import wait_until
 
@@ -265,7 +268,7 @@ class LoadFault(Fault):
         def check(pods: list[Any]) -> bool:
             ours = [p for p in map(self._kube.serialize, pods) if p["metadata"]["uid"] == self.uid]
             last[:] = ours
-            return bool(done(ours[0] if ours else None))
+            return done(ours[0] if ours else None)
 
         wait_until(
             functools.partial(self._kube.core.list_namespaced_pod, self.args.namespace),
@@ -308,8 +311,7 @@ class LoadFault(Fault):
         else:
             self.details["summary"] = None
             self._ctx.timeline.add("verify", f"{KIND}: no summary: {self._no_summary}")
-        if how:
-            self.details["ended"] = how
+        self.details["ended"] = how
 
 
 # --- the verb ---------------------------------------------------------------------------------
