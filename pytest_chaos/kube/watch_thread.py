@@ -62,6 +62,38 @@ class Watcher:
         with self._lock:
             return list(self._objects.values())
 
+    def fresh(self) -> tuple[str, dict[str, str]]:
+        """A fresh list's resourceVersion and its objects' versions (by key), for caught_up."""
+        response = call(self._list_fn, _preload_content=False, **self._kwargs)
+        try:
+            listing = json.loads(response.data)
+        finally:
+            response.release_conn()
+        versions = {
+            _key(o): str(o.get("metadata", {}).get("resourceVersion", ""))
+            for o in listing.get("items") or []
+        }
+        return str(listing["metadata"]["resourceVersion"]), versions
+
+    def caught_up(self, fresh: tuple[str, dict[str, str]]) -> bool:
+        """Whether the watched state is at least as new as that fresh list.
+
+        True when the stream has passed the list's resourceVersion, or when every object of
+        the list is here at its version or a newer one (a filtered watch sees no event for
+        other objects, so its own version may rest behind the list's).
+        """
+        version, versions = fresh
+        if _newer_or_same(self._version, version):
+            return True
+        with self._lock:
+            here = {
+                k: str(o.get("metadata", {}).get("resourceVersion", ""))
+                for k, o in self._objects.items()
+            }
+        if set(here) != set(versions):
+            return False
+        return all(_newer_or_same(here[k], v) for k, v in versions.items())
+
     def start(self) -> None:
         """List now, then watch in a daemon thread."""
         self._relist()
@@ -151,6 +183,7 @@ class Watcher:
                     self._version
                 )
                 if kind == "BOOKMARK":
+                    self._on_change()  # nothing changed, but a catch-up may wait for it
                     continue
                 with self._lock:
                     if kind == "DELETED":
@@ -170,3 +203,10 @@ class Watcher:
 def _key(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     return str(meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}")
+
+
+def _newer_or_same(have: str, want: str) -> bool:
+    """Resource versions are etcd revisions (numbers) in practice; else only equality counts."""
+    if have.isdigit() and want.isdigit():
+        return int(have) >= int(want)
+    return have == want

@@ -43,6 +43,7 @@ Source = tuple[Callable[..., Any], dict[str, Any]]
 Judge = Callable[[list[list[dict[str, Any]]]], Count]
 
 _JOIN = 5.0
+_CATCH_UP = 5.0
 
 
 class ObjectMonitor:
@@ -114,6 +115,8 @@ class ObjectMonitor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None:
+            self.catch_up()  # the record covers what the API said up to the block's end
         self._stop_watchers()
         log.debug("monitor of %s stopped: %s", self.what, self)
         failure = self.failure
@@ -172,6 +175,29 @@ class ObjectMonitor:
                 ready=reading.ready,
                 wanted=reading.wanted,
             )
+
+    def catch_up(self, within: float = _CATCH_UP) -> bool:
+        """Wait (by watch) until the readings reflect the API's state now; False at within.
+
+        A watch delivers events a moment after they happen: right after a fault returns, the
+        monitor may not have seen its effect yet. This lists each source once and waits until
+        its watch has delivered at least that state.
+        """
+        if not self._live:
+            return False
+        try:
+            fresh = [w.fresh() for w in self._watchers]
+        except Exception:  # an API hiccup: the watch's own view is all there is
+            log.debug("monitor of %s: could not list to catch up", self.what, exc_info=True)
+            return False
+        deadline = time.monotonic() + within
+        with self._cond:
+            while not all(w.caught_up(f) for w, f in zip(self._watchers, fresh, strict=True)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._live or self.failure is not None:
+                    return False
+                self._cond.wait(remaining)
+        return True
 
     def wait_for(self, predicate: Callable[[Reading], bool], within: float) -> Reading | None:
         """Block until the latest reading satisfies predicate (by watch); it, or None at within.
@@ -257,6 +283,7 @@ class ObjectMonitor:
         current deviation is ``within`` old.
         """
         limit = as_seconds(within, name="within")
+        self.catch_up()  # a fault that just returned is seen before the verdict
         found = self.intervals
         if found and found[-1].end is None and self.running:
             remaining = found[-1].start + limit - time.monotonic()

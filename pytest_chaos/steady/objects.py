@@ -184,7 +184,11 @@ class WorkloadProbe(_Probe):
     @property
     def ref(self) -> str:
         """``Deployment shop/backend``."""
-        return f"{self.kind} {self.namespace}/{self.name}"
+        return f"{self.kind} {self._name}"
+
+    @property
+    def _name(self) -> str:
+        return f"{self.namespace}/{self.name}"
 
     def _sources(self) -> tuple[list[Source], str]:
         """The workload and its pods (by its selector, when it exists now); the pod selector."""
@@ -218,13 +222,13 @@ class WorkloadProbe(_Probe):
             sources,
             lambda lists: judge(*self._split(lists)),
             within,
-            selector,
+            selector or None,  # no workload, no pods of it to show
         )
 
     def assert_available(self, *, within: Duration = 0) -> None:
         """Every wanted replica is ready (counted from its pods) and available per its status."""
         self._check(
-            lambda obj, pods: judge_workload(self.kind, self.name, obj, pods, available=True),
+            lambda obj, pods: judge_workload(self.kind, self._name, obj, pods, available=True),
             "all replicas available",
             within,
         )
@@ -233,7 +237,7 @@ class WorkloadProbe(_Probe):
         """The rollout is complete: exactly the wanted pods, every one updated, ready, available."""
 
         def ready(obj: dict[str, Any] | None, pods: list[Any]) -> Count:
-            count = judge_workload(self.kind, self.name, obj, pods, available=True)
+            count = judge_workload(self.kind, self._name, obj, pods, available=True)
             if obj is None or not count.ok:
                 return count
             wanted = wanted_of(self.kind, obj)
@@ -251,7 +255,7 @@ class WorkloadProbe(_Probe):
         """Exactly replicas of its pods are ready (terminating pods never count)."""
 
         def exactly(obj: dict[str, Any] | None, pods: list[Any]) -> Count:
-            count = judge_workload(self.kind, self.name, obj, pods)  # "3/3 ready": its own
+            count = judge_workload(self.kind, self._name, obj, pods)  # "3/3 ready": its own
             return Count(
                 count.ready, replicas, obj is not None and count.ready == replicas, count.seen
             )
@@ -274,7 +278,7 @@ class WorkloadProbe(_Probe):
             if obj is not None and not pinned:
                 pinned.append(wanted_of(self.kind, obj))
             return judge_workload(
-                self.kind, self.name, obj, pods, wanted=pinned[0] if pinned else None
+                self.kind, self._name, obj, pods, wanted=pinned[0] if pinned else None
             )
 
         wanted = "its wanted" if min_ready is None else str(min_ready)
@@ -285,7 +289,7 @@ class WorkloadProbe(_Probe):
                 sources,
                 judge,
                 timeline=self._timeline,
-                diagnosis=lambda: self._diagnosis(selector),
+                diagnosis=lambda: self._diagnosis(selector or None),
             )
         )
 

@@ -7,10 +7,13 @@ during a real fault (a scale-down, a pod kill, a drain of a fake kwok node), and
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 from collections.abc import Iterator
 
 import pytest
+from kubernetes.client.exceptions import ApiException
 
 from examples.nodes import NodePool, node_pool
 from pytest_chaos import Kube
@@ -118,11 +121,21 @@ def test_assert_recovered_fails_when_a_deviation_outlasts_within(
 ) -> None:
     with steady.deployment("web", namespace=web).monitor() as monitor:
         chaos.deployments.scale("web", namespace=web, replicas=2)
-        assert monitor.wait_for(lambda r: r.ready == 2, 30) is not None
+        # No wait here: the verdict first catches up with what the API says now.
         with pytest.raises(NotSteadyError, match=r"1 deviation\(s\) lasted longer") as error:
             monitor.assert_recovered(within=0.5)
     assert re.search(r"2/3 ready[^\n]*spec wants 2", str(error.value))
     assert "deviations:\n  from +" in str(error.value)
+
+
+def test_leaving_the_block_records_what_the_api_said_up_to_its_end(
+    chaos: Chaos, steady: Steady, web: str
+) -> None:
+    with steady.deployment("web", namespace=web).monitor() as monitor:
+        chaos.deployments.scale("web", namespace=web, replicas=2)  # and leave at once
+    assert monitor.intervals, monitor.readings
+    assert monitor.intervals[-1].end is None
+    assert not monitor.recovered
 
 
 def test_monitor_rejects_a_bad_min_ready(steady: Steady, web: str) -> None:
@@ -254,3 +267,74 @@ def test_a_custom_resource_and_clear_errors_for_unknown_kinds(
         steady.object(
             "networking.istio.io/v1", "VirtualService", "gone", namespace=chaos_namespace
         ).assert_that("spec", predicate=bool)
+
+
+@pytest.fixture
+def widget_crd(kube: Kube) -> Iterator[str]:
+    """A CustomResourceDefinition of this test's own (``Widget``, namespaced); its group."""
+    group = f"h1-{secrets.token_hex(3)}.example.com"
+    kube.extensions.create_custom_resource_definition(
+        {
+            "metadata": {"name": f"widgets.{group}"},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                "versions": [
+                    {
+                        "name": "v1",
+                        "served": True,
+                        "storage": True,
+                        "schema": {
+                            "openAPIV3Schema": {
+                                "type": "object",
+                                "x-kubernetes-preserve-unknown-fields": True,
+                            }
+                        },
+                    }
+                ],
+            },
+        }
+    )
+    try:
+        kube.wait(
+            kube.extensions.list_custom_resource_definition,
+            lambda crds: any(
+                c.type == "Established" and c.status == "True"
+                for crd in crds
+                for c in (crd.status.conditions or [])
+            ),
+            within=30,
+            what=f"widgets.{group} established",
+            field_selector=f"metadata.name=widgets.{group}",
+        )
+        yield group
+    finally:
+        with contextlib.suppress(ApiException):
+            kube.extensions.delete_custom_resource_definition(f"widgets.{group}")
+
+
+def test_a_watch_that_fails_for_good_is_raised_when_the_block_ends(
+    kube: Kube, steady: Steady, chaos_namespace: str, widget_crd: str
+) -> None:
+    kube.custom.create_namespaced_custom_object(
+        widget_crd,
+        "v1",
+        chaos_namespace,
+        "widgets",
+        {
+            "apiVersion": f"{widget_crd}/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"size": 3},
+        },
+    )
+    widget = steady.object(f"{widget_crd}/v1", "Widget", "w", namespace=chaos_namespace)
+    widget.assert_that("spec.size", 3)
+    monitor = widget.monitor("spec.size", 3)
+    with pytest.raises(ApiException) as error, monitor:  # noqa: PT012 - the block is what fails
+        kube.extensions.delete_custom_resource_definition(f"widgets.{widget_crd}")
+        assert monitor.wait_for(lambda r: False, 60) is None  # ends when the watch fails
+        assert monitor.failure is not None
+    assert error.value.status == 404
+    assert any("does not exist" in r.seen for r in monitor.readings)  # its objects went first
