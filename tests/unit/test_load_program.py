@@ -159,7 +159,9 @@ def test_sigterm_mid_run_still_prints_a_partial_summary(
     assert process.returncode == 0
     summary = load.parse_summary(out)
     assert summary.interrupted is True
-    assert 10 <= summary.requests < 60 * 50
+    # The server saw at least 10; one may have been in flight at the SIGTERM: cancelled.
+    assert summary.requests + summary.cancelled >= 10, summary.describe()
+    assert summary.requests < 60 * 50
     assert summary.ok == summary.requests
     assert summary.elapsed < 30
     assert load.parse_summary(summary_file.read_text()).raw == summary.raw
