@@ -53,14 +53,18 @@ def check_node_targeting(
 ) -> list[str] | None:
     """Check how nodes are picked; return the node names given (None when ``name`` is None).
 
+    ``namespace`` alone picks the nodes hosting any pod of that namespace; with ``hosting``,
+    the nodes hosting the pods it selects there.
+
     Raises:
-        ChaosConfigError: none of name/selector/hosting given, a name that is not a non-empty
-            string, an invalid selector, hosting without namespace or namespace without hosting.
+        ChaosConfigError: none of name/selector/hosting/namespace given, a name that is not a
+            non-empty string, an invalid selector or namespace, hosting without namespace.
     """
-    if name is None and selector is None and hosting is None:
+    if name is None and selector is None and hosting is None and namespace is None:
         raise ChaosConfigError(
             "say which nodes: name='node-1' (or a list of names), "
-            "selector='kubernetes.io/os=linux', or hosting='app=web' with namespace='shop'"
+            "selector='kubernetes.io/os=linux', namespace='shop' (the nodes hosting its pods), "
+            "or hosting='app=web' with namespace='shop'"
         )
     names: list[str] | None = None
     if name is not None:
@@ -78,12 +82,8 @@ def check_node_targeting(
             raise ChaosConfigError(
                 f"hosting={hosting!r} needs namespace= (the namespace of the pods it selects)"
             )
+    if namespace is not None:
         check_name("namespace", namespace)
-    elif namespace is not None:
-        raise ChaosConfigError(
-            f"namespace={namespace!r} is only used with hosting= (nodes are not namespaced); "
-            "add hosting='app=...' or leave namespace out"
-        )
     return names
 
 
@@ -387,6 +387,33 @@ def plan_drain(
                 plan.emptydir.append(f"{ref} (emptyDir {names})")
             plan.evict.append(ref)
     return plan
+
+
+def hosting_nodes(pods: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The nodes the pods run on: scheduled pods that are not terminating."""
+    return {
+        str(p["spec"]["nodeName"])
+        for p in pods
+        if (p.get("spec") or {}).get("nodeName")
+        and not (p.get("metadata") or {}).get("deletionTimestamp")
+    }
+
+
+def no_hosted_pods(namespace: str, pods: Sequence[Mapping[str, Any]]) -> str:
+    """Why a namespace's pods put no node forward: none at all, or each one's state."""
+    if not pods:
+        return (
+            f"namespace {namespace!r} has no pods (check the name, or that its workloads "
+            "were created)"
+        )
+    states = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        state = "terminating" if meta.get("deletionTimestamp") else "not scheduled yet"
+        states.append(f"{meta.get('name')} ({state})")
+    return (
+        f"its {len(pods)} pod(s) are all terminating or not scheduled yet: {short_listing(states)}"
+    )
 
 
 def node_name(node: Mapping[str, Any]) -> str:

@@ -1,8 +1,9 @@
 """chaos.nodes: cordon, drain, taint, delete and zone outages of nodes.
 
 Every verb picks its nodes the same way: ``name=`` (one node or a list), ``selector=`` (a node
-label selector) and ``hosting=`` + ``namespace=`` (the nodes running pods that match a pod label
-selector); given together, a node must satisfy all of them. ``count=`` then picks that many
+label selector), ``namespace=`` alone (the nodes running any pod of that namespace) and
+``hosting=`` + ``namespace=`` (the nodes running pods that match a pod label selector there);
+given together, a node must satisfy all of them. ``count=`` then picks that many
 distinct nodes at random (seeded: ``--chaos-seed`` replays the choice). Nothing matching, fewer
 nodes than ``count``, or a bad argument is an error before anything is touched, and the error
 lists the nodes that do exist with their labels.
@@ -75,6 +76,8 @@ from pytest_chaos.faults.node_rules import (
     check_zone_outage_arguments,
     eligible_nodes,
     existing_lines,
+    hosting_nodes,
+    no_hosted_pods,
     no_such_zone,
     node_labels,
     node_name,
@@ -143,7 +146,8 @@ class NodeFaults:
             name: a node name, or a list of them.
             selector: a node label selector, e.g. ``"kubernetes.io/os=linux"``.
             hosting: a pod label selector: nodes running such pods (needs ``namespace``).
-            namespace: the namespace of the ``hosting`` pods.
+            namespace: nodes hosting pods of this namespace: any of its pods, or those that
+                ``hosting`` selects (terminating and unscheduled pods do not count).
             count: how many of the matching nodes, picked at random (seeded), never twice.
 
         Undo: uncordons the nodes this fault cordoned, and only those. A node already cordoned
@@ -198,7 +202,8 @@ class NodeFaults:
             name: a node name, or a list of them.
             selector: a node label selector, e.g. ``"kubernetes.io/os=linux"``.
             hosting: a pod label selector: nodes running such pods (needs ``namespace``).
-            namespace: the namespace of the ``hosting`` pods.
+            namespace: nodes hosting pods of this namespace: any of its pods, or those that
+                ``hosting`` selects (terminating and unscheduled pods do not count).
             count: how many of the matching nodes, picked at random (seeded), never twice.
             timeout: how long the whole drain may take. A budget that blocks an eviction
                 (HTTP 429) is retried with backoff until then; at the deadline the drain fails
@@ -267,7 +272,8 @@ class NodeFaults:
             name: a node name, or a list of them.
             selector: a node label selector.
             hosting: a pod label selector: nodes running such pods (needs ``namespace``).
-            namespace: the namespace of the ``hosting`` pods.
+            namespace: nodes hosting pods of this namespace: any of its pods, or those that
+                ``hosting`` selects (terminating and unscheduled pods do not count).
             value: the taint value (None: no value).
             effect: ``NoSchedule`` (new pods go elsewhere), ``PreferNoSchedule`` (a preference
                 only) or ``NoExecute`` (running pods that do not tolerate it are evicted too).
@@ -338,7 +344,8 @@ class NodeFaults:
             name: a node name, or a list of them.
             selector: a node label selector.
             hosting: a pod label selector: nodes running such pods (needs ``namespace``).
-            namespace: the namespace of the ``hosting`` pods.
+            namespace: nodes hosting pods of this namespace: any of its pods, or those that
+                ``hosting`` selects (terminating and unscheduled pods do not count).
             count: how many of the matching nodes, picked at random (seeded), never twice.
 
         The call returns once the Node objects are gone (InconclusiveError if a finalizer holds
@@ -496,29 +503,33 @@ class NodeFaults:
                         "nodes", selector, None, {node_name(n): node_labels(n) for n in nodes}
                     )
                 )
-        if hosting is not None:
-            assert namespace is not None  # checked by check_node_targeting
+        if namespace is not None:  # hosting needs one (checked by check_node_targeting)
             hosts = self._hosts(hosting, namespace)
             before = [node_name(n) for n in matched]
             matched = [n for n in matched if node_name(n) in hosts]
             if not matched:
+                pods = (
+                    f"the pods matching hosting={hosting!r} in namespace {namespace!r}"
+                    if hosting is not None
+                    else f"the pods of namespace {namespace!r}"
+                )
                 raise TargetingError(
-                    f"the pods matching hosting={hosting!r} in namespace {namespace!r} run on "
-                    f"{', '.join(sorted(hosts))}, and none of those is among the nodes the other "
-                    f"conditions selected ({short_listing(before)})"
+                    f"{pods} run on {', '.join(sorted(hosts))}, and none of those is among "
+                    f"the nodes the other conditions selected ({short_listing(before)})"
                 )
         return matched
 
-    def _hosts(self, hosting: str, namespace: str) -> set[str]:
-        """The nodes running (not terminating) pods that match hosting in namespace."""
+    def _hosts(self, hosting: str | None, namespace: str) -> set[str]:
+        """The nodes running (not terminating) pods of namespace that match hosting (None: any)."""
         kube = self._ctx.kube
         pods = kube.list_raw(kube.core.list_namespaced_pod, namespace, label_selector=hosting)
-        hosts = {
-            str(p["spec"]["nodeName"])
-            for p in pods.get("items", [])
-            if (p.get("spec") or {}).get("nodeName") and not p["metadata"].get("deletionTimestamp")
-        }
+        hosts = hosting_nodes(pods.get("items", []))
         if not hosts:
+            if hosting is None:
+                raise TargetingError(
+                    f"no node hosts a pod of namespace {namespace!r}: "
+                    + no_hosted_pods(namespace, pods.get("items", []))
+                )
             everything = kube.list_raw(kube.core.list_namespaced_pod, namespace)
             existing = {
                 str(p["metadata"]["name"]): p["metadata"].get("labels") or {}

@@ -17,7 +17,9 @@ from pytest_chaos.faults.node_rules import (
     check_node_targeting,
     check_taint_arguments,
     check_zone_outage_arguments,
+    hosting_nodes,
     is_schedulable,
+    no_hosted_pods,
     pick_nodes,
     plan_drain,
     restorable_node,
@@ -109,6 +111,30 @@ def test_node_targeting_returns_the_names_once_each() -> None:
     assert check_node_targeting(None, "type=kwok", None, None) is None
 
 
+def test_a_namespace_alone_picks_nodes_by_the_pods_they_host() -> None:
+    assert check_node_targeting(None, None, None, "go-demo-8") is None
+    assert check_node_targeting("n1", None, None, "shop") == ["n1"]
+    assert check_drain_arguments(namespace="go-demo-8", count=2) == 120.0
+
+
+def test_the_hosts_of_a_namespace_are_its_scheduled_live_pods_nodes() -> None:
+    pods = [
+        {"metadata": {"name": "a"}, "spec": {"nodeName": "n1"}},
+        {"metadata": {"name": "b"}, "spec": {"nodeName": "n2"}},
+        {
+            "metadata": {"name": "c", "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n3"},
+        },
+        {"metadata": {"name": "d"}, "spec": {}},
+    ]
+    assert hosting_nodes(pods) == {"n1", "n2"}
+    assert no_hosted_pods("shop", pods[2:]) == (
+        "its 2 pod(s) are all terminating or not scheduled yet: c (terminating), "
+        "d (not scheduled yet)"
+    )
+    assert no_hosted_pods("shop", []).startswith("namespace 'shop' has no pods")
+
+
 @pytest.mark.parametrize(
     ("name", "selector", "hosting", "namespace", "message"),
     [
@@ -118,7 +144,8 @@ def test_node_targeting_returns_the_names_once_each() -> None:
         (["ok", 3], None, None, None, r"must be a node name or a list"),
         (None, "type==", None, None, r"selector="),
         (None, None, "app=web", None, r"hosting='app=web' needs namespace="),
-        ("n1", None, None, "shop", r"namespace='shop' is only used with hosting="),
+        (None, None, None, "", r"namespace='' must be a non-empty string"),
+        (None, None, None, 3, r"namespace=3 must be a non-empty string"),
         (None, 5, None, None, r"selector=5 \(int\) is not a label selector"),
     ],
 )
