@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_chaos.errors import RevertError
-from pytest_chaos.faults import Fault, FaultContext
+from pytest_chaos.faults import Fault, FaultContext, journal_verbs
 from pytest_chaos.faults.deployments import WorkloadFaults
 from pytest_chaos.faults.istio import IstioFaults
 from pytest_chaos.faults.load import LoadFaults
@@ -115,6 +115,7 @@ class Chaos:
         self.network = NetworkFaults(ctx)
         self.stress = StressFaults(ctx)
         self.load = LoadFaults(ctx)
+        journal_verbs(self)  # last: every group above is journaled
 
     @property
     def seed(self) -> int:

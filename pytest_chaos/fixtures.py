@@ -44,7 +44,9 @@ def timeline_for(node: pytest.Item | pytest.Collector, config: pytest.Config) ->
     from pytest_chaos.report.timeline import Timeline
 
     if TIMELINE_KEY not in node.stash:
-        node.stash[TIMELINE_KEY] = Timeline(node.nodeid, journal=_settings(config).journal)
+        node.stash[TIMELINE_KEY] = Timeline(
+            node.nodeid, journal=_settings(config).journal, run=config.stash[RUN_KEY][0]
+        )
     return node.stash[TIMELINE_KEY]
 
 

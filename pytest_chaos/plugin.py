@@ -133,6 +133,13 @@ def pytest_configure(config: pytest.Config) -> None:
         run_id = new_run_id()
         seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
     config.stash[RUN_KEY] = (str(run_id), int(seed))
+    if settings.journal is not None and workerinput is None:
+        from pytest_chaos.report import journal
+
+        # Once per run, by the controller: xdist workers only append.
+        journal.start(
+            settings.journal, run=str(run_id), seed=int(seed), append=settings.journal_append
+        )
     import signal
     import threading
 
@@ -156,8 +163,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if settings.cluster == "local":
         where = f"cluster=local (embedded, name {settings.local_name!r})"
     else:
+        from pytest_chaos.settings import kubeconfig_origin
+
         where = (
-            f"cluster=existing ({settings.kubeconfig or 'default kubeconfig'}, context "
+            f"cluster=existing ({kubeconfig_origin(settings.kubeconfig)}, context "
             f"{settings.context or 'current'})"
         )
     lines = [
@@ -371,6 +380,10 @@ class _TestCollector:
         if report.failed:
             failed = "failed" if report.when == "call" else "error"
             entry["outcome"] = f"error ({verdict})" if verdict else failed
+            if "message" not in entry:  # the first failure says why
+                from pytest_chaos.report.html import failure_message
+
+                entry["message"] = failure_message(report.longrepr)
         elif report.skipped:
             entry["outcome"] = "skipped"
         chaos_data = report.__dict__.get("chaos")
@@ -424,6 +437,13 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
     outcomes = dict(Counter(t["outcome"].split()[0] for t in tests))
     if settings.notify is not None:
         notify.send(settings.notify, total, outcomes, run=run_id, seed=seed)
+    if settings.journal is not None:
+        from pytest_chaos.report import journal
+
+        chaos_tests = [t for t in tests if t.get("timeline")]
+        journal.finish(
+            settings.journal, run=run_id, tests=chaos_tests, outcomes=outcomes, totals=total
+        )
     summary = {
         "text": notify.message(total, outcomes, run=run_id, seed=seed),
         "run": run_id,

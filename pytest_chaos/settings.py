@@ -132,7 +132,16 @@ OPTIONS: tuple[Option, ...] = (
         "ss, sh; default: the image the local cluster's real node imports)",
         default=None,
     ),
-    Option("journal", "write every chaos event as a JSON line to this file"),
+    Option(
+        "journal",
+        "write every chaos activity (fault, revert, probe, verdict) as a JSON line to this file; "
+        "it is truncated when the run starts",
+    ),
+    Option(
+        "journal_append",
+        "append to the --chaos-journal file instead of truncating it when the run starts",
+        kind="bool",
+    ),
     Option("report", "write an HTML report of the run's chaos (tests, faults, timelines) here"),
     Option("notify", "post the run's chaos summary as JSON to this URL (Slack-compatible)"),
     Option("cleanup", "revert leftovers of crashed runs in the cluster, then exit", kind="bool"),
@@ -162,6 +171,7 @@ class Settings:
     seed: int | None = None
     max_percent: float = 100.0
     journal: Path | None = None
+    journal_append: bool = False
     cleanup: bool = False
     report: Path | None = None
     notify: str | None = None
@@ -219,6 +229,23 @@ def default_kubeconfig() -> Path | None:
     return home if home.is_file() else None
 
 
+def kubeconfig_origin(kubeconfig: Path | None) -> str:
+    """Which kubeconfig an existing cluster is reached through, and why, for the header.
+
+    ``kubeconfig`` is the file from ``--chaos-kubeconfig`` (or its ini key/environment); None
+    means kubectl's choice: the first file of ``$KUBECONFIG``, then ``~/.kube/config``.
+    """
+    if kubeconfig is not None:
+        return f"kubeconfig {kubeconfig}"
+    chosen = default_kubeconfig()
+    if chosen is None:
+        return "no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config)"
+    listed = [Path(c).expanduser() for c in os.environ.get("KUBECONFIG", "").split(os.pathsep) if c]
+    if chosen in listed:
+        return f"kubeconfig {chosen} from $KUBECONFIG"
+    return f"kubeconfig {chosen} (the default, ~/.kube/config)"
+
+
 def resolve(config: _ConfigLike) -> Settings:
     """Build Settings from a pytest config; raise ChaosConfigError naming option and source."""
     raw = {o.name: _raw(config, o) for o in OPTIONS}
@@ -274,6 +301,13 @@ def resolve(config: _ConfigLike) -> Settings:
             "must be a number above 0 and at most 100"
         ) from None
     journal_value = raw["journal"][0]
+    journal_append = _as_bool(by_name["journal_append"], *raw["journal_append"])
+    append_source = raw["journal_append"][1]
+    if journal_append and not journal_value and append_source == by_name["journal_append"].flag:
+        raise ChaosConfigError(
+            f"{append_source}: appends to the journal, but no journal was given; "
+            "add --chaos-journal=PATH (or the ini key chaos_journal)"
+        )
     return Settings(
         cluster="local" if cluster_value == "local" else "existing",
         kubeconfig=kubeconfig,
@@ -288,6 +322,7 @@ def resolve(config: _ConfigLike) -> Settings:
         seed=seed,
         max_percent=max_percent,
         journal=Path(journal_value) if journal_value else None,
+        journal_append=journal_append,
         cleanup=_as_bool(by_name["cleanup"], *raw["cleanup"]),
         report=Path(raw["report"][0]) if raw["report"][0] else None,
         notify=_url(raw["notify"]),

@@ -6,13 +6,15 @@ fault took effect, and returns a :class:`Fault` whose ``revert()`` undoes it.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from pytest_chaos.errors import ChaosError, InjectError, RevertError
 from pytest_chaos.faults import undo
@@ -72,16 +74,61 @@ class FaultContext:
     def plan(self, family: str, plan: str) -> None:
         """In a dry run, log what the fault would do and skip the test; else do nothing."""
         if self.dry_run:
-            import pytest
-
             self.timeline.add("plan", f"{family}: {plan}")
-            pytest.skip(f"chaos dry run: would {plan}")
+            skip_dry_run(plan)
 
     def done(self, fault: Fault) -> Fault:
         """Register an injected fault with the session (summary, hooks, teardown)."""
         if self.on_fault:
             self.on_fault(fault)
         return fault
+
+
+def skip_dry_run(plan: str) -> NoReturn:
+    """Skip the test in a dry run, reported at the test's own line (not pytest-chaos's)."""
+    import pytest
+
+    # The test item's location, as for a skip marker: ``-rs`` shows the test's file:line.
+    raise pytest.skip.Exception(f"chaos dry run: would {plan}", _use_item_location=True)
+
+
+def journal_verbs(injector: object) -> None:
+    """Make every verb of injector's fault groups an activity of its timeline's journal.
+
+    A group is an attribute holding a :class:`FaultContext` as ``_ctx`` (``chaos.pods``...); each
+    of its public methods is wrapped on the instance: the call's arguments are the activity's
+    input, the Fault's kind, targets and details its output, an exception its error.
+    """
+    for family, group in vars(injector).items():
+        ctx = getattr(group, "_ctx", None)
+        if family.startswith("_") or not isinstance(ctx, FaultContext):
+            continue
+        # From the class, not getattr on every name: a property must not run here.
+        verbs = {
+            name
+            for klass in type(group).__mro__
+            for name, value in vars(klass).items()
+            if inspect.isfunction(value) and not name.startswith("_")
+        }
+        for verb in sorted(verbs):
+            setattr(group, verb, _journaled(getattr(group, verb), f"{family}.{verb}", ctx))
+
+
+def _journaled(method: Callable[..., Any], name: str, ctx: FaultContext) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def verb(*args: Any, **kwargs: Any) -> Any:
+        arguments = {"verb": name, "args": list(args), "kwargs": kwargs}
+        with ctx.timeline.activity("action", name, phase="inject", input=arguments) as activity:
+            result = method(*args, **kwargs)
+            if isinstance(result, Fault):
+                activity.output.update(
+                    kind=result.kind, targets=list(result.targets), details=result.details
+                )
+            elif result is not None:
+                activity.output["result"] = repr(result)
+            return result
+
+    return verb
 
 
 class Fault:
@@ -113,24 +160,31 @@ class Fault:
         """
         if not self.active:
             return
-        errors: list[Exception] = []
-        for record in reversed(self.records):
-            try:
-                outcome = undo.revert(self._ctx.kube, record)
-                self._ctx.ledger.close(record, outcome=outcome)
-                if outcome != "nothing to undo":
-                    self._ctx.timeline.add("revert", f"{self.kind}: {record.target} {outcome}")
-            except Exception as exc:
-                self._ctx.timeline.add("revert", f"{self.kind}: {record.target} FAILED: {exc}")
-                errors.append(
-                    exc
-                    if isinstance(exc, ChaosError)
-                    else RevertError(f"{self.kind}: reverting {record.target} failed: {exc}")
-                )
-        if errors:
-            if len(errors) == 1:
-                raise errors[0]
-            raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
+        arguments = {"kind": self.kind, "targets": list(self.targets)}
+        with self._ctx.timeline.activity(
+            "action", self.kind, phase="revert", input=arguments
+        ) as activity:
+            errors: list[Exception] = []
+            outcomes = activity.output.setdefault("outcomes", {})
+            for record in reversed(self.records):
+                try:
+                    outcome = undo.revert(self._ctx.kube, record)
+                    self._ctx.ledger.close(record, outcome=outcome)
+                    outcomes[record.target] = outcome
+                    if outcome != "nothing to undo":
+                        self._ctx.timeline.add("revert", f"{self.kind}: {record.target} {outcome}")
+                except Exception as exc:
+                    outcomes[record.target] = f"FAILED: {exc}"
+                    self._ctx.timeline.add("revert", f"{self.kind}: {record.target} FAILED: {exc}")
+                    errors.append(
+                        exc
+                        if isinstance(exc, ChaosError)
+                        else RevertError(f"{self.kind}: reverting {record.target} failed: {exc}")
+                    )
+            if errors:
+                if len(errors) == 1:
+                    raise errors[0]
+                raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
         self.active = False
         if self._ctx.on_revert:
             self._ctx.on_revert(self)

@@ -14,7 +14,26 @@ table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;pad
 text-align:left;vertical-align:top}.passed{color:#1a7f37}.failed,.error{color:#cf222e}
 .skipped{color:#9a6700}pre{margin:0;font-size:12px;white-space:pre-wrap}
 .summary{padding:.6em 1em;background:#f6f8fa;border-radius:6px;margin-bottom:1em}
+pre.message{color:#cf222e;margin-top:.4em}
 """
+#: How much of a failure message a row shows (the rest is in the terminal report).
+MESSAGE_LINES = 12
+MESSAGE_CHARS = 2000
+
+
+def failure_message(longrepr: object) -> str:
+    """The short text of a failure: the exception's message, not its traceback.
+
+    ``longrepr`` is a report's: an exception representation (its crash line's message:
+    ``AssertionError: ...``), or the text pytest-chaos made for its own errors.
+    """
+    crash = getattr(longrepr, "reprcrash", None)
+    text = str(getattr(crash, "message", None) or longrepr or "")
+    lines = text.strip().splitlines()
+    short = "\n".join(lines[:MESSAGE_LINES])
+    if len(lines) > MESSAGE_LINES:
+        short += f"\n... ({len(lines) - MESSAGE_LINES} more lines in the test report)"
+    return short if len(short) <= MESSAGE_CHARS else short[: MESSAGE_CHARS - 3] + "..."
 
 
 def _timeline(events: Iterable[dict[str, Any]]) -> str:
@@ -22,14 +41,22 @@ def _timeline(events: Iterable[dict[str, Any]]) -> str:
     return "<pre>" + html.escape("\n".join(lines)) + "</pre>" if lines else ""
 
 
+def _css(outcome: str) -> str:
+    return outcome.split()[0] if outcome.split() else ""
+
+
 def render(tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run: str) -> str:
     """The report page: a summary, then one row per test that used chaos."""
     rows = []
     for test in tests:
         outcome = html.escape(test["outcome"])
+        message = test.get("message")
+        if message:
+            outcome += f"<pre class='message'>{html.escape(message)}</pre>"
         monitors = "<br>".join(html.escape(m) for m in test.get("monitors", []))
+        css = html.escape(_css(test["outcome"]))
         rows.append(
-            f"<tr><td>{html.escape(test['nodeid'])}</td><td class='{outcome.split()[0]}'>"
+            f"<tr><td>{html.escape(test['nodeid'])}</td><td class='{css}'>"
             f"{outcome}</td><td>{_timeline(test.get('timeline', []))}</td><td>{monitors}</td></tr>"
         )
     dirty = stats["revert_failures"] or stats["leftovers"]

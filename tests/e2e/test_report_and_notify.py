@@ -102,3 +102,17 @@ def test_a_notify_value_that_is_not_a_url_is_a_usage_error(pytester: pytest.Pyte
     result.stderr.fnmatch_lines(
         ["*--chaos-notify: 'slack-channel' from --chaos-notify is not an http(s) URL*"]
     )
+
+
+def test_a_failed_tests_row_shows_why_it_failed(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_shop=INNER)
+    result = pytester.runpytest_subprocess(
+        *ARGS, "-k", "deviates or scaled", "--chaos-report=chaos.html"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    page = (pytester.path / "chaos.html").read_text()
+    rows = {row.split("</td>", 1)[0]: row for row in page.split("<tr><td>")[1:]}
+    failed = rows["test_shop.py::test_deviates"]
+    assert "<pre class='message'>AssertionError: &lt;script&gt;the system deviated" in failed
+    assert "deployments.scale: Deployment" in failed  # its chaos timeline, beside the reason
+    assert "class='message'" not in rows["test_shop.py::test_scaled"]

@@ -166,9 +166,10 @@ def test_scale(kube, chaos, chaos_namespace):
     )
     result = pytester.runpytest_subprocess(*ARGS, "--chaos-journal=events.jsonl")
     result.assert_outcomes(passed=1)
-    events = [
-        json.loads(line) for line in (pytester.path / "events.jsonl").read_text().splitlines()
-    ]
-    assert [e["phase"] for e in events] == ["inject", "revert"]
-    assert all(e["test"].endswith("::test_scale") for e in events)
-    assert events[0]["data"]["targets"][0].endswith("/web")
+    lines = [json.loads(line) for line in (pytester.path / "events.jsonl").read_text().splitlines()]
+    actions = [line for line in lines if line["type"] == "action"]
+    assert [a["phase"] for a in actions] == ["inject", "revert"]
+    assert all(a["test"].endswith("::test_scale") for a in actions)
+    assert actions[0]["output"]["targets"][0].endswith("/web")
+    # The timeline's events are the steps of the activities they belong to.
+    assert actions[0]["output"]["steps"][0].startswith("inject: deployments.scale: Deployment")
