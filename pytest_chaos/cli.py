@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pytest_chaos.errors import ChaosError
@@ -102,10 +102,45 @@ def _cluster_status(args: argparse.Namespace) -> int:
         f"log {c.log}"
         for c in status.components
     ]
-    if status.orphans:
-        lines.append(f"  orphaned processes: {list(status.orphans)}")
+    node_up = any(c.component == "containerd" and c.running for c in status.components)
+    shims, orphans = split_pod_shims(status.orphans) if node_up else ([], list(status.orphans))
+    if shims:
+        # containerd-shim daemonizes, so it is no child of a component; while the node's
+        # containerd runs, each one holds a running pod's containers.
+        lines.append(
+            f"  pod shims:  {len(shims)} containerd-shim process(es) of the real node's running "
+            f"pods (pids {shims}; not orphans: they go with their pods)"
+        )
+    if orphans:
+        lines.append(
+            f"  orphaned processes: {orphans} (of no component: `pytest-chaos cluster down` "
+            "stops them)"
+        )
     print("\n".join(lines))
     return 0 if status.ready else 1
+
+
+def split_pod_shims(
+    pids: Sequence[int], cmdline: Callable[[int], bytes] | None = None
+) -> tuple[list[int], list[int]]:
+    """Split pids into containerd's pod shims and the rest (cmdline: how to read one's argv)."""
+    read = cmdline or _cmdline
+    shims: list[int] = []
+    others: list[int] = []
+    for pid in pids:
+        program = Path(read(pid).split(b"\0", 1)[0].decode(errors="replace")).name
+        (shims if program.startswith(_SHIM) else others).append(pid)
+    return shims, others
+
+
+_SHIM = "containerd-shim"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _cleanup(args: argparse.Namespace) -> int:

@@ -390,6 +390,16 @@ def _listing(names: Sequence[str]) -> str:
     return f"{shown}, +{len(names) - _SHOWN} more" if len(names) > _SHOWN else shown
 
 
+def matching_text(selector: str | None) -> str:
+    """How a message names the objects a selector picks: ``matching 'app=web'``.
+
+    No selector (None or blank) picks every object, and says so instead of ``matching None``.
+    """
+    if selector is None or not selector.strip():
+        return "with any labels (no selector)"
+    return f"matching {selector!r}"
+
+
 def nothing_matched(
     kind: str,
     selector: str | None,

@@ -66,11 +66,7 @@ class WorkloadFaults:
         return data
 
     def _dry_run(self, plan: str) -> None:
-        if self._ctx.dry_run:
-            import pytest
-
-            self._ctx.timeline.add("plan", f"{self._family}: {plan}")
-            pytest.skip(f"chaos dry run: would {plan}")
+        self._ctx.plan(self._family, plan)
 
     def _done(self, fault: Fault) -> Fault:
         if self._ctx.on_fault:

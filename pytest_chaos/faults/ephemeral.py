@@ -551,7 +551,7 @@ def choose_pods(
     Only Running pods that are not terminating are candidates (an ephemeral container needs a
     running pod). Nothing matching is a TargetingError listing the pods that exist.
     """
-    from pytest_chaos.targeting import PodFilter, choose, nothing_matched
+    from pytest_chaos.targeting import PodFilter, choose, matching_text, nothing_matched
 
     listing = ctx.kube.list_raw(
         ctx.kube.core.list_namespaced_pod, namespace, label_selector=selector or None
@@ -567,7 +567,7 @@ def choose_pods(
         raise TargetingError(f"{message}\n(only Running pods that are not terminating count)")
     chosen = choose(candidates, mode, value, ctx.rng, key=pod_ref)
     ctx.safety.check_blast_radius(
-        len(chosen), len(candidates), f"pods matching {selector!r} in {namespace}"
+        len(chosen), len(candidates), f"pods {matching_text(selector)} in {namespace}"
     )
     return [dict(p) for p in chosen], len(candidates)
 

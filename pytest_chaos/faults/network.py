@@ -58,7 +58,13 @@ from pytest_chaos.faults.undo import FAULT_LABEL, reverter
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
-from pytest_chaos.targeting import Requirement, nothing_matched, parse_label_selector, validate_mode
+from pytest_chaos.targeting import (
+    Requirement,
+    matching_text,
+    nothing_matched,
+    parse_label_selector,
+    validate_mode,
+)
 
 #: Capabilities the network faults' ephemeral containers add.
 CAPABILITIES = ("NET_ADMIN", "NET_RAW")
@@ -544,7 +550,7 @@ class NetworkFaults:
         for each in injections:
             each.payload["chain"] = scripts.chain_name(each.tag)
         plan = (
-            f"cut {len(chosen)} of {matching} pod(s) matching {selector!r} in {namespace} off "
+            f"cut {len(chosen)} of {matching} pod(s) {matching_text(selector)} in {namespace} off "
             f"{destination.description} ({', '.join(destination.ips)}"
             + (f"; ports {', '.join(destination.ports)}" if destination.ports else "")
             + f"): {', '.join(i.ref for i in injections)}"
@@ -620,8 +626,9 @@ class NetworkFaults:
             each.payload["chain"] = scripts.chain_name(each.tag)
         towards = destination.description if destination else "everything but loopback"
         plan = (
-            f"drop {loss:g}% of the packets {len(chosen)} of {matching} pod(s) matching "
-            f"{selector!r} in {namespace} send to {towards}: {', '.join(i.ref for i in injections)}"
+            f"drop {loss:g}% of the packets {len(chosen)} of {matching} pod(s) "
+            f"{matching_text(selector)} in {namespace} send to {towards}: "
+            f"{', '.join(i.ref for i in injections)}"
         )
         return self._inject(
             "network.loss", plan, injections, wait, lambda _: {"percent": loss, "to": to}
@@ -677,7 +684,7 @@ class NetworkFaults:
             fake = sorted({str(i.payload["node"]) for i in injections if i.fake_node})
             pytest.skip(f"{FAKE_NODE_LATENCY} (fake node(s): {', '.join(fake)})")
         plan = (
-            f"delay the packets of {len(chosen)} of {matching} pod(s) matching {selector!r} in "
+            f"delay the packets of {len(chosen)} of {matching} pod(s) {matching_text(selector)} in "
             f"{namespace} by {delay_ms:g}ms"
             + (f" ± {jitter_ms:g}ms" if jitter_ms else "")
             + f": {', '.join(i.ref for i in injections)}"
@@ -736,8 +743,8 @@ class NetworkFaults:
         others = self._other_policies(namespace, chosen)
         from_what = "everything" if peer_spec is None else _describe_peers(peer_spec, namespace)
         plan = (
-            f"partition {matching} pod(s) matching {selector!r} in {namespace} from {from_what} "
-            f"({checked_direction}) with NetworkPolicy {name}"
+            f"partition {matching} pod(s) {matching_text(selector)} in {namespace} from "
+            f"{from_what} ({checked_direction}) with NetworkPolicy {name}"
         )
         ctx.plan("network.partition", plan)
         kind = "network.partition"

@@ -13,12 +13,13 @@ from typing import Any
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
-from pytest_chaos.faults import Fault, FaultContext, injecting
+from pytest_chaos.faults import Fault, FaultContext, injecting, skip_dry_run
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import (
     PodFilter,
     choose,
+    matching_text,
     nothing_matched,
     parse_label_selector,
     validate_mode,
@@ -127,16 +128,16 @@ class PodFaults:
             raise TargetingError(nothing_matched("pods", selector, where, existing))
         chosen = choose(candidates, checked_mode, checked_value, ctx.rng, key=_ref)
         ctx.safety.check_blast_radius(
-            len(chosen), len(candidates), f"pods matching {selector!r} in {where}"
+            len(chosen), len(candidates), f"pods {matching_text(selector)} in {where}"
         )
         targets = tuple(_ref(p) for p in chosen)
         plan = (
-            f"kill {len(chosen)} of {len(candidates)} pod(s) matching {selector!r} in "
+            f"kill {len(chosen)} of {len(candidates)} pod(s) {matching_text(selector)} in "
             f"{where} (mode={mode}): {', '.join(_name(p) for p in chosen)}"
         )
         if ctx.dry_run:
             ctx.timeline.add("plan", f"pods.kill: {plan}")
-            _skip_dry_run(plan)
+            skip_dry_run(plan)
         records: list[UndoRecord] = []
         with injecting(ctx, "pods.kill", records):
             for pod in chosen:
@@ -190,9 +191,3 @@ class PodFaults:
         except ApiException as exc:
             if exc.status not in (404, 409):  # already gone, or already replaced
                 raise
-
-
-def _skip_dry_run(plan: str) -> None:
-    import pytest
-
-    pytest.skip(f"chaos dry run: would {plan}")

@@ -69,7 +69,12 @@ from pytest_chaos.faults.undo import FAULT_LABEL, reverter
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
-from pytest_chaos.targeting import nothing_matched, parse_label_selector, validate_mode
+from pytest_chaos.targeting import (
+    matching_text,
+    nothing_matched,
+    parse_label_selector,
+    validate_mode,
+)
 
 #: Undo kind of a node stress pod.
 NODE_POD_UNDO = "stress-node-pod"
@@ -531,7 +536,7 @@ class StressFaults:
         ]
         first = plans[chosen[0]["metadata"]["name"]]
         plan = (
-            f"stress {len(chosen)} of {matching} pod(s) matching {selector!r} in {namespace} "
+            f"stress {len(chosen)} of {matching} pod(s) {matching_text(selector)} in {namespace} "
             f"with {first.describe()} for {format_seconds(timeout)}: "
             f"{', '.join(i.ref for i in injections)}"
         )
