@@ -56,6 +56,7 @@ class ObjectMonitor:
         judge: turns the current objects of every source into a Count.
         timeline: when given, a ``probe`` event marks each deviation's start and end.
         diagnosis: extra lines for a failure message (pods now, recent events).
+        settle: catch up with the API when the block ends (see :meth:`catch_up`).
     """
 
     def __init__(
@@ -67,8 +68,10 @@ class ObjectMonitor:
         *,
         timeline: Timeline | None = None,
         diagnosis: Callable[[], str] | None = None,
+        settle: bool = True,
     ) -> None:
         self.what = what
+        self._settle = settle
         self.hypothesis = hypothesis
         self._sources = list(sources)
         self._judge = judge
@@ -115,7 +118,7 @@ class ObjectMonitor:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc_type is None:
+        if exc_type is None and self._settle:
             self.catch_up()  # the record covers what the API said up to the block's end
         self._stop_watchers()
         log.debug("monitor of %s stopped: %s", self.what, self)

@@ -134,27 +134,33 @@ class _Probe:
         within: Duration,
         pod_selector: str | None = None,
     ) -> list[list[dict[str, Any]]]:
-        """Watch sources until judge says ok (or fail at within); the objects then."""
+        """Watch sources until judge says ok (or fail at within); the objects it judged ok.
+
+        With ``within=0`` the sources are listed once and judged, without a watch.
+        """
         seconds = _within(within)
         started = time.monotonic()
-        objects: list[list[dict[str, Any]]] = []
+        held: list[list[list[dict[str, Any]]]] = []
 
         def keep(lists: list[list[dict[str, Any]]]) -> Count:
-            objects[:] = lists
-            return judge(lists)
+            count = judge(lists)
+            if count.ok and not held:
+                held.append(lists)
+            return count
 
-        with ObjectMonitor(what, expected, sources, keep) as monitor:
-            held = monitor.wait_for(lambda r: r.ok, seconds)
-            last = monitor.readings[-1] if monitor.readings else None
-            kept = list(objects)
-        if held is not None:
+        if seconds <= 0:
+            lists = [list(self._kube.list_raw(fn, **kw).get("items") or []) for fn, kw in sources]
+            last_seen = keep(lists).seen
+        else:
+            monitor = ObjectMonitor(what, expected, sources, keep, settle=False)
+            with monitor:
+                monitor.wait_for(lambda r: r.ok, seconds)
+            readings = monitor.readings
+            last_seen = readings[-1].seen if readings else "nothing"
+        if held:
             self._record(f"{what}: {expected}", held=True, took=time.monotonic() - started)
-            return kept
-        raise self._fail(
-            f"{what}: {expected} within {within}",
-            last.seen if last is not None else "nothing",
-            pod_selector,
-        )
+            return held[0]
+        raise self._fail(f"{what}: {expected} within {within}", last_seen, pod_selector)
 
     def _register(self, monitor: ObjectMonitor) -> ObjectMonitor:
         if self._monitors is not None:

@@ -138,6 +138,26 @@ def test_leaving_the_block_records_what_the_api_said_up_to_its_end(
     assert not monitor.recovered
 
 
+def test_a_statefulset_monitor_with_min_ready_holds_through_a_pod_kill(
+    kube: Kube, chaos: Chaos, steady: Steady, chaos_namespace: str
+) -> None:
+    manifest = deployment("db", replicas=2)
+    manifest.update(kind="StatefulSet")
+    manifest["spec"]["serviceName"] = "db"
+    kube.apps.create_namespaced_stateful_set(chaos_namespace, manifest)
+    db = steady.statefulset("db", namespace=chaos_namespace)
+    db.assert_available(within=60)
+    with db.monitor(min_ready=1) as at_least_one, db.monitor() as all_of_them:
+        chaos.pods.kill("app=db", namespace=chaos_namespace, mode="one")
+        all_of_them.assert_recovered(within=60)
+    at_least_one.assert_steady()  # one pod was always ready
+    at_least_one.assert_never_below(1)
+    assert at_least_one.readings[0].wanted == 1
+    assert all_of_them.min_ready == 1
+    with pytest.raises(NotSteadyError, match=rf"StatefulSet {chaos_namespace}/db: expected"):
+        all_of_them.assert_steady()
+
+
 def test_monitor_rejects_a_bad_min_ready(steady: Steady, web: str) -> None:
     with pytest.raises(ChaosConfigError, match=r"min_ready=-1"):
         steady.pods("app=web", namespace=web).monitor(min_ready=-1)
