@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pytest_chaos.markers import FAULT_MARKERS
+
 Rule = tuple[str, str, tuple[str, ...]]  # (api group, resource, verbs)
 
 READ = ("get", "list", "watch")
@@ -73,18 +75,8 @@ FAULTS: dict[str, tuple[Rule, ...]] = {
     "stress.nodes": (("", "pods", ("create", "delete")),),
     "load.http": (("", "pods", ("create", "delete")),),
 }
-MARKERS = {
-    "chaos_pod_kill": "pods.kill",
-    "chaos_deployment_delete": "deployments.delete",
-    "chaos_istio_abort": "istio.abort",
-    "chaos_istio_delay": "istio.delay",
-    "chaos_node_drain": "nodes.drain",
-    "chaos_node_taint": "nodes.taint",
-    "chaos_network_partition": "network.partition",
-    "chaos_stress_pods": "stress.pods",
-    "chaos_stress_nodes": "stress.nodes",
-    "chaos_load_http": "load.http",
-}
+#: Each marker and the fault it injects (from the markers' own table: one source).
+MARKERS = {name: f"{m.family}.{m.verb}" for name, m in FAULT_MARKERS.items()}
 
 _CALL = re.compile(r"\b(?:module_|class_)?chaos\.([a-z]+)\.(\w+)\s*\(")
 _MARKER = re.compile(r"\bmark\.(chaos_\w+)\s*\(")
