@@ -161,3 +161,70 @@ def test_marker():
     ]
     assert [line["status"] for line in skipped] == ["skipped", "skipped"]
     assert skipped[0]["output"]["plan"].startswith("chaos dry run: would kill 1 of 2 pod(s)")
+
+
+SERVER = """
+import http.server, threading
+import pytest
+
+@pytest.fixture
+def server():
+    class Ok(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200); self.send_header("Content-Length", "2"); self.end_headers()
+            self.wfile.write(b"ok")
+        def log_message(self, *args):
+            pass
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown(); httpd.server_close(); thread.join()
+"""
+
+
+def test_steady_checks_and_monitor_summaries_are_probe_lines(
+    pytester: pytest.Pytester, kube: Kube
+) -> None:
+    pytester.makeconftest(SERVER)
+    with namespace_with(kube, "probes", {"web": 2}) as namespace:
+        pytester.makepyfile(
+            test_probes=f"""
+import pytest
+
+NS = {namespace!r}
+
+
+@pytest.mark.steady_state(namespace=NS, deployments=["web"], within="30s")
+@pytest.mark.chaos_pod_kill("app=web", namespace=NS)
+def test_web(steady, server):
+    with steady.http(server).monitor(every=0.05):
+        steady.pods("app=web", namespace=NS).assert_count(2, within=30)
+"""
+        )
+        result = pytester.runpytest_subprocess(*ARGS, "--chaos-journal=journal.jsonl")
+    result.assert_outcomes(passed=1)
+    lines = journal(pytester.path / "journal.jsonl")
+    texts = [line["output"]["text"] for line in lines if line["type"] == "probe"]
+    kinds = [(line["type"], line["phase"]) for line in lines]
+
+    def position(text: str) -> int:
+        return next(n for n, line in enumerate(lines) if (line["output"] or {}).get("text") == text)
+
+    # The marker's checks before and after, around the fault and its revert.
+    assert (
+        position("steady before")
+        < kinds.index(("action", "inject"))
+        < kinds.index(("action", "revert"))
+        < position("steady after")
+    )
+    # The monitor's summary, once.
+    summaries = [t for t in texts if "availability 100.0%" in t]
+    assert len(summaries) == 1, texts
+    probes = [line for line in lines if line["type"] == "probe"]
+    assert {p["test"] for p in probes} == {"test_probes.py::test_web"}
+    assert {p["status"] for p in probes} == {"succeeded"}
+    assert {p["phase"] for p in probes} == {"steady", "probe"}
+    kill = next(line for line in lines if line["type"] == "action" and line["phase"] == "inject")
+    assert kill["name"] == "pods.kill"
+    assert kill["input"]["kwargs"]["namespace"] == namespace
