@@ -104,12 +104,12 @@ class ObjectMonitor:
         try:
             for watcher in self._watchers:
                 watcher.start()
+            with self._cond:
+                self._live = True
+            self._changed()  # the first reading, from the lists
         except BaseException:
             self._stop_watchers()
             raise
-        with self._cond:
-            self._live = True
-        self._changed()  # the first reading, from the lists
         return self
 
     def __exit__(

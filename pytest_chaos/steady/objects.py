@@ -196,16 +196,24 @@ class WorkloadProbe(_Probe):
     def _name(self) -> str:
         return f"{self.namespace}/{self.name}"
 
-    def _sources(self) -> tuple[list[Source], str]:
-        """The workload and its pods (by its selector, when it exists now); the pod selector."""
+    def _sources(self) -> tuple[list[Source], str, dict[str, Any] | None]:
+        """The sources (the workload, its pods), the pods' selector, and the workload now.
+
+        The pods are listed by the workload's selector when it exists now, else all of the
+        namespace's (each judgement selects its own by the selector it then has).
+        """
         namespace = str(self.namespace)
         obj = self._kube.read(self._kube.workload_api(self.kind, "read"), self.name, namespace)
         selector = selector_text(requirements((obj or {}).get("spec", {}).get("selector")))
         pods: dict[str, Any] = {"label_selector": selector} if selector else {}
-        return [
-            (self._list, {"field_selector": f"metadata.name={self.name}"}),
-            (functools.partial(self._kube.core.list_namespaced_pod, namespace), pods),
-        ], selector
+        return (
+            [
+                (self._list, {"field_selector": f"metadata.name={self.name}"}),
+                (functools.partial(self._kube.core.list_namespaced_pod, namespace), pods),
+            ],
+            selector,
+            obj,
+        )
 
     def _split(self, lists: list[list[dict[str, Any]]]) -> tuple[dict[str, Any] | None, list[Any]]:
         workloads, pods = lists
@@ -221,7 +229,7 @@ class WorkloadProbe(_Probe):
         expected: str,
         within: Duration,
     ) -> None:
-        sources, selector = self._sources()
+        sources, selector, _ = self._sources()
         self._hold(
             self.ref,
             expected,
@@ -273,11 +281,13 @@ class WorkloadProbe(_Probe):
 
         A reading holds when at least the wanted pods are ready and the controller has observed
         the latest spec. Wanted is ``min_ready`` when given, else spec.replicas as it was when
-        the monitor started (so a scale-down by the chaos shows as a deviation).
+        the monitor was made (so a scale-down by the chaos shows as a deviation).
         """
         _min_ready(min_ready)
-        sources, selector = self._sources()
+        sources, selector, now = self._sources()
         pinned: list[int] = [] if min_ready is None else [min_ready]
+        if now is not None and not pinned:
+            pinned.append(wanted_of(self.kind, now))
 
         def judge(lists: list[list[dict[str, Any]]]) -> Count:
             obj, pods = self._split(lists)
@@ -287,11 +297,11 @@ class WorkloadProbe(_Probe):
                 self.kind, self._name, obj, pods, wanted=pinned[0] if pinned else None
             )
 
-        wanted = "its wanted" if min_ready is None else str(min_ready)
+        wanted = f"at least {pinned[0]}" if pinned else "its wanted"
         return self._register(
             ObjectMonitor(
                 self.ref,
-                f"{wanted} replicas ready",
+                f"{wanted} replica(s) ready",
                 sources,
                 judge,
                 timeline=self._timeline,

@@ -58,13 +58,14 @@ def test_a_scale_down_below_the_wanted_count_is_a_deviation_with_its_min_ready(
         scale.revert()
         monitor.assert_recovered(within=60)  # waits, by watch, while still deviated
 
-    # The worst deviation (a blip may come first: the spec changed before its controller saw it).
-    dip = monitor.intervals[-1]
-    assert dip.min_ready == 1
+    # The worst deviation (a blip may come first: the spec changed before its controller saw
+    # it; and the controllers may take pods away more than once while the scale goes and back).
+    dip = min(monitor.intervals, key=lambda d: d.min_ready or 0)
+    assert dip.min_ready == 1, monitor.readings
     assert dip.end is not None
     assert dip.duration > 0
-    assert "1/3 ready" in dip.seen
-    assert "spec wants 1" in dip.seen
+    assert dip.seen.startswith("1/3 ready"), dip.seen
+    assert any("1/3 ready" in r.seen and "spec wants 1" in r.seen for r in monitor.readings)
     assert monitor.min_ready == 1
     assert monitor.recovered
     assert 0 < monitor.unready_time <= monitor.duration
@@ -81,8 +82,8 @@ def test_a_scale_down_below_the_wanted_count_is_a_deviation_with_its_min_ready(
     windows = summary["deviations"]
     assert isinstance(windows, list)
     assert len(windows) == len(monitor.intervals)
-    assert windows[-1]["min_ready"] == 1
-    assert 0 < windows[-1]["start"] < windows[-1]["end"] <= summary["duration"]
+    assert min(w["min_ready"] for w in windows) == 1
+    assert all(0 < w["start"] < w["end"] <= summary["duration"] for w in windows)
     assert re.search(r"min 1 ready, \d deviation\(s\) for \d+\.\ds, recovered", str(monitor))
     probes = phases(steady, "probe")
     assert any("deviated" in text for text in probes)
