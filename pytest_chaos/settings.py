@@ -236,14 +236,14 @@ def kubeconfig_origin(kubeconfig: Path | None) -> str:
     means kubectl's choice: the first file of ``$KUBECONFIG``, then ``~/.kube/config``.
     """
     if kubeconfig is not None:
-        return f"kubeconfig {kubeconfig}"
+        return str(kubeconfig)
     chosen = default_kubeconfig()
     if chosen is None:
         return "no kubeconfig found ($KUBECONFIG unset, no ~/.kube/config)"
     listed = [Path(c).expanduser() for c in os.environ.get("KUBECONFIG", "").split(os.pathsep) if c]
     if chosen in listed:
-        return f"kubeconfig {chosen} from $KUBECONFIG"
-    return f"kubeconfig {chosen} (the default, ~/.kube/config)"
+        return f"{chosen} from $KUBECONFIG"
+    return f"{chosen} (the default, ~/.kube/config)"
 
 
 def resolve(config: _ConfigLike) -> Settings:

@@ -32,7 +32,7 @@ def test_the_header_names_the_kubeconfig_that_kubeconfig_points_at(
     result = pytester.runpytest("--chaos-cluster=existing", "--chaos-context=ci")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
-        [f"chaos: cluster=existing (kubeconfig {kubeconfig} from $KUBECONFIG, context ci)"]
+        [f"chaos: cluster=existing ({kubeconfig} from $KUBECONFIG, context ci)"]
     )
     assert "default kubeconfig" not in result.stdout.str()
 

@@ -66,7 +66,7 @@ def test_the_header_names_the_kubeconfig_from_the_environment(
     config = tmp_path / "cluster.yaml"
     config.write_text("apiVersion: v1\n")
     monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{config}")
-    assert kubeconfig_origin(None) == f"kubeconfig {config} from $KUBECONFIG"
+    assert kubeconfig_origin(None) == f"{config} from $KUBECONFIG"
 
 
 def test_the_header_names_the_home_kubeconfig_and_an_explicit_one(
@@ -77,8 +77,8 @@ def test_the_header_names_the_home_kubeconfig_and_an_explicit_one(
     home.write_text("apiVersion: v1\n")
     # $KUBECONFIG names no existing file: kubectl falls back to ~/.kube/config, so do we.
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
-    assert kubeconfig_origin(None) == f"kubeconfig {home} (the default, ~/.kube/config)"
-    assert kubeconfig_origin(Path("/x/y")) == "kubeconfig /x/y"
+    assert kubeconfig_origin(None) == f"{home} (the default, ~/.kube/config)"
+    assert kubeconfig_origin(Path("/x/y")) == "/x/y"
 
 
 def test_without_any_kubeconfig_the_header_says_so() -> None:
