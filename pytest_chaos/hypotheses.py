@@ -15,6 +15,7 @@ and :func:`service_url` (a Service's ClusterIP and port, looked up by name).
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -218,7 +219,7 @@ class _Hypothesis:
     what: str
     check: Callable[[float], None]
     monitor: Callable[[], Any]
-    deviations: Callable[[Any], list[Deviation]]
+    deviations: Callable[[Any, float], list[Deviation]]
 
 
 @dataclass
@@ -255,7 +256,8 @@ class Hypotheses:
             return []
         stack, self._stack = self._stack, None
         stack.close()
-        found = [d for hypothesis, m in self._monitors for d in hypothesis.deviations(m)]
+        until = time.monotonic()
+        found = [d for hypothesis, m in self._monitors for d in hypothesis.deviations(m, until)]
         return sorted(found, key=lambda d: d.start)
 
     @property
@@ -301,14 +303,14 @@ def _workload(
         # Before and after the faults: fully available. ``min_ready`` relaxes only ``during``.
         probe.assert_available(within=within)
 
-    def deviations(monitor: Any) -> list[Deviation]:
+    def deviations(monitor: Any, until: float) -> list[Deviation]:
         # The hypothesis is the state that held before the faults: a fault that lowers the
         # wanted count (a scale-down) is a dip too, unless min_ready allows it.
         readings = list(monitor.readings)
         minimum = min_ready
         if minimum is None:
             minimum = next((r.wanted for r in readings if r.wanted is not None), 1)
-        return _below(what, readings, minimum, monitor)
+        return _below(what, readings, minimum, until)
 
     return _Hypothesis(what, check, probe.monitor, deviations)
 
@@ -320,7 +322,7 @@ def _pods(steady: Steady, selector: str, namespace: str) -> _Hypothesis:
     def check(within: float) -> None:
         probe.assert_ready(within=within)
 
-    return _Hypothesis(what, check, probe.monitor, lambda m: _intervals(what, m))
+    return _Hypothesis(what, check, probe.monitor, lambda m, _until: _intervals(what, m))
 
 
 def _http(steady: Steady, url: str, spec: dict[str, Any]) -> _Hypothesis:
@@ -331,7 +333,7 @@ def _http(steady: Steady, url: str, spec: dict[str, Any]) -> _Hypothesis:
     def check(within: float) -> None:
         probe.assert_ok(within=within)
 
-    def deviations(monitor: Any) -> list[Deviation]:
+    def deviations(monitor: Any, _until: float) -> list[Deviation]:
         found = []
         for outage in monitor.outages:
             kinds = ", ".join(f"{k} {n}" for k, n in outage.kinds.items())
@@ -355,18 +357,20 @@ def _intervals(what: str, monitor: Any) -> list[Deviation]:
     ]
 
 
-def _below(what: str, readings: Sequence[Any], minimum: int, monitor: Any) -> list[Deviation]:
-    """The maximal runs of readings with fewer than minimum ready, as deviations."""
+def _below(what: str, readings: Sequence[Any], minimum: int, until: float) -> list[Deviation]:
+    """The maximal runs of readings with fewer than minimum ready, as deviations.
+
+    A run that had not ended lasts until ``until`` (when the monitor stopped).
+    """
     found: list[Deviation] = []
     run: list[Any] = []
-    stopped = getattr(monitor, "stopped_at", None)
     for reading in [*readings, None]:
         if reading is not None and (reading.ready or 0) < minimum:
             run.append(reading)
             continue
         if run:
             worst = min(run, key=lambda r: r.ready or 0)
-            end = reading.at if reading is not None else (stopped or run[-1].at)
+            end = reading.at if reading is not None else until
             found.append(
                 Deviation(
                     f"{what} (at least {minimum} ready)",

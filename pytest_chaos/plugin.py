@@ -9,7 +9,7 @@ Kubernetes and HTTP clients load lazily, when a test first needs them.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -44,6 +44,9 @@ from pytest_chaos.markers import (
 )
 from pytest_chaos.settings import OPTIONS, SETTINGS_KEY, resolve
 
+if TYPE_CHECKING:
+    from pytest_chaos.hypotheses import Hypotheses
+
 __all__ = [
     "chaos",
     "chaos_cluster",
@@ -57,6 +60,7 @@ __all__ = [
 ]
 
 _SIGTERM_KEY = pytest.StashKey[Any]()
+HYPOTHESES_KEY = pytest.StashKey["Hypotheses"]()
 #: Per test: outcome, timeline, probe summaries (from reports, so xdist workers' arrive too).
 _TESTS_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
 
@@ -215,24 +219,35 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                         fixturenames.append(name)
 
 
-def _steady_check(item: pytest.Item, *, when: str) -> None:
+def _hypotheses(item: pytest.Item) -> Hypotheses | None:
+    """The test's steady_state hypotheses, built once when it is set up."""
+    if HYPOTHESES_KEY in item.stash:
+        return item.stash[HYPOTHESES_KEY]
     marker = item.get_closest_marker("steady_state")
     steady_probes = item.stash.get(STEADY_KEY, None)
     if marker is None or steady_probes is None:
-        return
-    from pytest_chaos.durations import as_seconds
+        return None
+    from pytest_chaos.hypotheses import build
 
     kwargs = dict(marker.kwargs)
-    namespace = resolve_namespaces(kwargs["namespace"], item)
-    within = as_seconds(kwargs.get("within", "30s"), name="within")
+    hypotheses = build(
+        steady_probes,
+        steady_probes.kube,
+        kwargs,
+        resolve_namespaces(kwargs["namespace"], item),
+        lambda value: resolve_namespaces(value, item),
+    )
+    item.stash[HYPOTHESES_KEY] = hypotheses
+    return hypotheses
+
+
+def _steady_check(item: pytest.Item, *, when: str) -> None:
+    hypotheses = _hypotheses(item)
+    if hypotheses is None:
+        return
     timeline = item.stash.get(TIMELINE_KEY, None)
     try:
-        for name in kwargs.get("deployments", ()):
-            steady_probes.deployment(name, namespace=namespace).assert_available(within=within)
-        for name in kwargs.get("statefulsets", ()):
-            steady_probes.statefulset(name, namespace=namespace).assert_available(within=within)
-        for url in kwargs.get("http", ()):
-            steady_probes.http(url).assert_ok(within=within)
+        hypotheses.check()
     except NotSteadyError as exc:
         if timeline is not None:
             timeline.add("steady", f"NOT steady {when}")
@@ -242,11 +257,39 @@ def _steady_check(item: pytest.Item, *, when: str) -> None:
         timeline.add("steady", f"steady {when}")
 
 
+def _stop_monitors(item: pytest.Item) -> None:
+    """Stop the during=True monitors; FAIL "deviated during chaos" when one saw a dip."""
+    hypotheses = item.stash.get(HYPOTHESES_KEY, None)
+    if hypotheses is None:
+        return
+    deviations = hypotheses.stop_monitors()
+    timeline = item.stash.get(TIMELINE_KEY, None)
+    if not deviations:
+        if timeline is not None and hypotheses.monitors:
+            timeline.add("steady", "steady during chaos: no hypothesis deviated")
+        return
+    from pytest_chaos.hypotheses import deviated_message
+
+    origin = timeline.started if timeline is not None else deviations[0].start
+    message = deviated_message(deviations, origin)
+    if timeline is not None:
+        timeline.add("steady", message.splitlines()[0])
+    raise NotSteadyError(message)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
-    """After the fixtures: the steady_state check before chaos (failure: ERROR)."""
+    """After the fixtures: the steady_state check before chaos (failure: ERROR), then monitors."""
     yield
     _steady_check(item, when="before")
+    hypotheses = item.stash.get(HYPOTHESES_KEY, None)
+    if hypotheses is not None and hypotheses.during:
+        hypotheses.start_monitors()
+        timeline = item.stash.get(TIMELINE_KEY, None)
+        if timeline is not None:
+            timeline.add(
+                "steady", f"monitoring {len(hypotheses.items)} hypothesis(es) during chaos"
+            )
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -271,7 +314,17 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
                 errors.append(exc)
         if errors:
             raise ExceptionGroup("chaos marker reverts failed", errors)
+    _stop_monitors(item)
     _steady_check(item, when="after")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None, None, None]:
+    """Stop monitors a failed test left running (their verdict no longer matters)."""
+    hypotheses = item.stash.get(HYPOTHESES_KEY, None)
+    if hypotheses is not None:
+        hypotheses.stop_monitors()
+    return (yield)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -300,19 +353,34 @@ def pytest_runtest_makereport(
                     (f"chaos.time_to_recover{suffix}", round(monitor.time_to_recover, 3))
                 )
             if timeline is not None:
-                timeline.add("probe", f"{monitor}")
+                timeline.add("probe", f"{monitor.probe.method} {monitor.probe.url}: {monitor}")
+        for index, watched in enumerate(getattr(steady_probes, "object_monitors", [])):
+            suffix = f".{index}" if index else ""
+            if watched.min_ready is not None:
+                item.user_properties.append((f"chaos.min_ready{suffix}", watched.min_ready))
+            item.user_properties.append(
+                (f"chaos.unready_time{suffix}", round(watched.unready_time, 3))
+            )
+            if timeline is not None:
+                timeline.add("probe", f"{watched.what}: {watched}")
     if call.when == "teardown" and timeline is not None and timeline.events:
         from dataclasses import asdict
 
         steady_probes = item.stash.get(STEADY_KEY, None)
         report.__dict__["chaos"] = {
             "timeline": [asdict(e) for e in timeline.events],
-            "monitors": [str(m) for m in getattr(steady_probes, "monitors", [])],
+            "monitors": [
+                str(m)
+                for m in [
+                    *getattr(steady_probes, "monitors", []),
+                    *getattr(steady_probes, "object_monitors", []),
+                ]
+            ],
         }
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
         steady_marker_check = isinstance(exc, NotSteadyError) and str(exc).startswith(
-            ("not steady before chaos", "not steady after revert")
+            ("not steady before chaos", "not steady after revert", "deviated during chaos")
         )
         if isinstance(exc, ChaosError) or steady_marker_check:
             report.longrepr = _short_repr(call.excinfo)

@@ -26,6 +26,10 @@ class Steady:
         self.object_monitors: list[ObjectMonitor] = []
         self._probes: list[HttpProbe] = []
 
+    def kube(self) -> Kube:
+        """The cluster the probes read (resolved on first use)."""
+        return self._kube()
+
     def deployment(self, name: str, *, namespace: str) -> WorkloadProbe:
         """A Deployment: ``assert_available``, ``assert_ready``, ``assert_count``, ``monitor``."""
         from pytest_chaos.steady.objects import WorkloadProbe

@@ -28,11 +28,6 @@ class Reading:
     seen: str
 
 
-@dataclass
-class Stopped:
-    stopped_at: float | None
-
-
 def test_workloads_are_names_or_dicts_with_min_ready() -> None:
     check_workloads("deployments", ["web", {"name": "api", "min_ready": 1}])
 
@@ -121,7 +116,7 @@ def test_readings_below_the_minimum_are_deviations_until_the_next_good_one() -> 
         Reading(3.0, 2, "2/2 ready"),
         Reading(4.0, 1, "1/2 ready: web-c Terminating"),
     ]
-    found = _below("Deployment shop/web", readings, 2, Stopped(stopped_at=6.0))
+    found = _below("Deployment shop/web", readings, 2, until=6.0)
     assert found == [
         Deviation(
             "Deployment shop/web (at least 2 ready)", 1.0, 2.0, True, "0/2 ready: web-b Pending"
@@ -137,7 +132,7 @@ def test_readings_below_the_minimum_are_deviations_until_the_next_good_one() -> 
 
 
 def test_no_reading_below_the_minimum_is_no_deviation() -> None:
-    assert _below("x", [Reading(0.0, 1, "1/2"), Reading(1.0, 2, "2/2")], 1, Stopped(None)) == []
+    assert _below("x", [Reading(0.0, 1, "1/2"), Reading(1.0, 2, "2/2")], 1, until=9.0) == []
 
 
 def test_the_deviation_message_says_when_for_how_long_and_what_was_seen() -> None:
