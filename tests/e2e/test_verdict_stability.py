@@ -1,0 +1,85 @@
+"""The verdict-stability benchmark, run in CI on a few repetitions: verdicts must never flip.
+
+``benchmarks/verdicts.py`` runs the instance-kill experiment (examples/test_verdicts.py) in the
+marker and the fixture style against a robust and a fragile app: robust must pass every time,
+fragile fail every time. Here with 2 runs each, on this session's cluster and its real node.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_chaos.settings import SETTINGS_KEY
+
+pytestmark = pytest.mark.real_node
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_robust_always_passes_and_fragile_always_fails(
+    real_node: str, pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    local_name = pytestconfig.stash[SETTINGS_KEY].local_name
+    out = tmp_path / "verdicts.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/verdicts.py",
+            "--runs",
+            "2",
+            "--json",
+            str(out),
+            "--",
+            "--chaos-cluster=local",
+            f"--chaos-local-name={local_name}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = json.loads(out.read_text())
+    assert verdicts["robust:test_killing_an_instance_users_never_notice"]["verdicts"] == {
+        "passed": 2
+    }
+    assert verdicts["fragile:test_users_barely_notice_a_pod_loss"]["verdicts"] == {"failed": 2}
+
+
+def test_examples_give_the_same_verdict_run_after_run(
+    pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    local_name = pytestconfig.stash[SETTINGS_KEY].local_name
+    out = tmp_path / "examples.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "benchmarks/verdicts.py",
+            "--runs",
+            "2",
+            "--json",
+            str(out),
+            "--examples",
+            "examples/test_destroying_application_instances.py",
+            "examples/test_application_availability.py",
+            "--",
+            "--chaos-cluster=local",
+            f"--chaos-local-name={local_name}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    verdicts = json.loads(out.read_text())
+    tests = {k: v for k, v in verdicts.items() if k != "seconds_per_run"}
+    assert len(tests) >= 4, verdicts
+    assert all(v["verdicts"] == {"passed": 2} for v in tests.values()), verdicts
