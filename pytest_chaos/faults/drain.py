@@ -147,13 +147,17 @@ class Drainer:
 
     def _evict(self, pod: PodRef) -> None:
         """Evict one pod; retry while a budget refuses (429) until the deadline."""
-        from kubernetes.client import V1DeleteOptions, V1Eviction, V1ObjectMeta, V1Preconditions
         from kubernetes.client.exceptions import ApiException
 
-        body = V1Eviction(
-            metadata=V1ObjectMeta(name=pod.name, namespace=pod.namespace),
-            delete_options=V1DeleteOptions(preconditions=V1Preconditions(uid=pod.uid)),
-        )
+        # The API's JSON, not the client's V1Eviction model: the client checks a model's class
+        # by identity, and a re-imported models module (pytester's in-process runs drop the
+        # modules they imported) makes a second V1Eviction class that fails that check.
+        body: Any = {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": pod.name, "namespace": pod.namespace},
+            "deleteOptions": {"preconditions": {"uid": pod.uid}},
+        }
         delay = 0.05
         while not self.stop.is_set():
             try:
