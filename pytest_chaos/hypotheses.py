@@ -317,7 +317,7 @@ def _workload(
 
 def _pods(steady: Steady, selector: str, namespace: str) -> _Hypothesis:
     probe = steady.pods(selector, namespace=namespace)
-    what = f"pods {selector!r} in {namespace}"
+    what = probe.ref
 
     def check(within: float) -> None:
         probe.assert_ready(within=within)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_chaos.steady.diagnosis import pod_problem, pod_ready, read_field, terminating
-from pytest_chaos.targeting import Requirement, matches
+from pytest_chaos.targeting import Requirement, matches, matching_text
 
 _OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
 _NAMED = 3
@@ -197,6 +197,6 @@ def judge_pods(pods: Sequence[Any], selector: str | None, *, min_ready: int | No
     ready = ready_count(alive)
     wanted = len(alive) if min_ready is None else min_ready
     if not alive and min_ready is None:
-        return Count(0, 0, False, f"no pod matching {selector!r}")
+        return Count(0, 0, False, f"no pod {matching_text(selector)}")
     ok = ready >= wanted if min_ready is not None else ready == len(alive)
     return Count(ready, wanted, ok, pods_text(ready, wanted, pods))

@@ -40,6 +40,7 @@ from pytest_chaos.steady.diagnosis import (
 )
 from pytest_chaos.steady.object_monitor import Judge, ObjectMonitor, Source
 from pytest_chaos.steady.restarts import Restart, describe, matching, new_restarts, restarts_of
+from pytest_chaos.targeting import matching_text
 
 if TYPE_CHECKING:
     from pytest_chaos.report.timeline import Timeline
@@ -329,8 +330,8 @@ class PodsProbe(_Probe):
 
     @property
     def ref(self) -> str:
-        """``pods 'app=web' in shop``."""
-        return f"pods {self.selector!r} in {self.namespace}"
+        """``pods matching 'app=web' in shop`` (``pods with any labels (no selector) ...``)."""
+        return f"pods {matching_text(self.selector)} in {self.namespace}"
 
     def _source(self) -> list[Source]:
         return [(self._list, {"label_selector": self.selector} if self.selector else {})]
@@ -412,7 +413,7 @@ class PodsProbe(_Probe):
         """
         found = new_restarts(self.restarts(), since)
         expected = (
-            f"no container of the pods matching {self.selector!r} in {self.namespace} "
+            f"no container of the pods {matching_text(self.selector)} in {self.namespace} "
             "restarted" + (" since the baseline" if since is not None else "")
         )
         if found:
@@ -434,7 +435,7 @@ class PodsProbe(_Probe):
             since: a baseline from :meth:`restarts`: only restarts after it count.
         """
         expected = (
-            f"a container of the pods matching {self.selector!r} in {self.namespace} restarted"
+            f"a container of the pods {matching_text(self.selector)} in {self.namespace} restarted"
             + (f" after a run that ended {reason}" if reason else "")
             + (" since the baseline" if since is not None else "")
         )
