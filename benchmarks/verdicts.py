@@ -32,10 +32,18 @@ EXAMPLE = "examples/test_verdicts.py"
 EXPECTED = {"robust": "passed", "fragile": "failed"}
 
 
+#: Why tests did not get their expected verdict: the first line of each error or failure.
+REASONS: list[str] = []
+
+
 def outcomes(junit: Path, *, by_function: bool = True) -> dict[str, list[str]]:
     """Per test (function, or test id): the outcome of each of its runs, in order."""
     found: dict[str, list[str]] = defaultdict(list)
     for case in ET.parse(junit).iter("testcase"):
+        for problem in (case.find("error"), case.find("failure")):
+            if problem is not None:
+                message = (problem.get("message") or problem.text or "").strip()
+                REASONS.append(f"{case.get('name')}: {message.splitlines()[0] if message else ''}")
         name = case.get("name", "")
         if by_function:
             name = re.sub(r"\[.*\]$", "", name)
@@ -121,6 +129,9 @@ def main() -> int:
         steady = all(
             v["stable"] for k, v in repeated.items() if isinstance(v, dict) and "stable" in v
         )
+        if not steady:
+            print("why (first line of each error or failure):")
+            print("\n".join(f"  {reason}" for reason in REASONS))
         print("verdicts: " + ("stable" if steady else "NOT stable"))
         return 0 if steady else 1
     results: dict[str, dict[str, object]] = {}
@@ -148,6 +159,9 @@ def main() -> int:
         results[f"{variant}:seconds"] = {"seconds": round(took, 1)}
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
+    if not stable:
+        print("why (first line of each error or failure):")
+        print("\n".join(f"  {reason}" for reason in REASONS))
     print("verdicts: " + ("stable" if stable else "NOT stable"))
     return 0 if stable else 1
 

@@ -38,7 +38,7 @@ def test_test_namespace_in_markers_is_the_tests_chaos_namespace(
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--chaos-cluster=local", "-s", "--markers"
     )
-    result.stdout.fnmatch_lines(["*chaos_pod_kill(selector, *, namespace, mode='one'*"])
+    result.stdout.fnmatch_lines(["*chaos_pod_kill(selector=None, *, namespace, mode='one'*"])
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--chaos-cluster=local", "-s")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
