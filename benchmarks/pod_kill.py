@@ -9,6 +9,8 @@ The goal is test / floor <= 1.1: waiting by watch, not by sleeping. On the embed
 fake nodes a replacement is Ready in tens of milliseconds, so the fixed costs (a list, an fsync,
 a watch) weigh far more than they would against a real pod's start-up; --ready-delay adds a
 readiness delay to the fake nodes' pods (a kwok stage) to show the ratio at realistic times.
+A third figure times the same test inside ``steady.deployment(...).monitor()`` (a watch thread
+recording every change, started and stopped inside the timed part): what an object monitor costs.
 
 Usage: python benchmarks/pod_kill.py [--rounds 10] [--json FILE]
 """
@@ -16,6 +18,7 @@ Usage: python benchmarks/pod_kill.py [--rounds 10] [--json FILE]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import random
@@ -85,7 +88,9 @@ def floor_once(kube: Kube, namespace: str) -> float:
     return time.perf_counter() - started
 
 
-def chaos_once(kube: Kube, namespace: str, ledger: Ledger, safety: Safety) -> float:
+def chaos_once(
+    kube: Kube, namespace: str, ledger: Ledger, safety: Safety, *, monitored: bool = False
+) -> float:
     steady = Steady(lambda: kube)
     web = steady.deployment("web", namespace=namespace)
     web.assert_available(within=60)
@@ -98,8 +103,9 @@ def chaos_once(kube: Kube, namespace: str, ledger: Ledger, safety: Safety) -> fl
         test="bench",
     )
     started = time.perf_counter()
-    PodFaults(ctx).kill("app=web", namespace=namespace)
-    web.assert_available(within=60)
+    with web.monitor() if monitored else contextlib.nullcontext():
+        PodFaults(ctx).kill("app=web", namespace=namespace)
+        web.assert_available(within=60)
     return time.perf_counter() - started
 
 
@@ -137,10 +143,13 @@ def main() -> int:
             )
             session = ChaosSession(kube, settings, run_id=new_run_id(), seed=1)
             ledger = Ledger(kube, Owner.current(session.run_id), directory=Path(root) / "ledger")
-            floors, tests = [], []
+            floors, tests, monitored = [], [], []
             for _ in range(args.rounds):
                 floors.append(floor_once(kube, namespace))
                 tests.append(chaos_once(kube, namespace, ledger, session.safety))
+                monitored.append(
+                    chaos_once(kube, namespace, ledger, session.safety, monitored=True)
+                )
             ratios = [t / f for t, f in zip(tests, floors, strict=True)]
         finally:
             kube.close()
@@ -151,6 +160,10 @@ def main() -> int:
         "test_seconds": summary(tests),
         "ratio_test_over_floor": summary(ratios),
         "ratio_of_medians": round(statistics.median(tests) / statistics.median(floors), 2),
+        "monitored_test_seconds": summary(monitored),
+        "monitor_overhead_of_medians_seconds": round(
+            statistics.median(monitored) - statistics.median(tests), 4
+        ),
     }
     text = json.dumps(results, indent=2)
     print(text)

@@ -2,7 +2,8 @@
 
 ``benchmarks/verdicts.py`` runs the instance-kill experiment (examples/test_verdicts.py) in the
 marker and the fixture style against a robust and a fragile app: robust must pass every time,
-fragile fail every time. Here with 2 runs each, on this session's cluster and its real node.
+fragile fail every time. It also repeats whole example files and checks that every test gets the
+same verdict each time. Here with 2 runs each, on this session's cluster and its real node.
 """
 
 from __future__ import annotations
@@ -11,21 +12,18 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_chaos.settings import SETTINGS_KEY
 
-pytestmark = pytest.mark.real_node
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_robust_always_passes_and_fragile_always_fails(
-    real_node: str, pytestconfig: pytest.Config, tmp_path: Path
-) -> None:
+def verdicts(pytestconfig: pytest.Config, out: Path, *args: str) -> dict[str, Any]:
+    """Run benchmarks/verdicts.py on this session's cluster; its JSON results."""
     local_name = pytestconfig.stash[SETTINGS_KEY].local_name
-    out = tmp_path / "verdicts.json"
     result = subprocess.run(
         [
             sys.executable,
@@ -34,6 +32,7 @@ def test_robust_always_passes_and_fragile_always_fails(
             "2",
             "--json",
             str(out),
+            *args,
             "--",
             "--chaos-cluster=local",
             f"--chaos-local-name={local_name}",
@@ -45,41 +44,29 @@ def test_robust_always_passes_and_fragile_always_fails(
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    verdicts = json.loads(out.read_text())
-    assert verdicts["robust:test_killing_an_instance_users_never_notice"]["verdicts"] == {
-        "passed": 2
-    }
-    assert verdicts["fragile:test_users_barely_notice_a_pod_loss"]["verdicts"] == {"failed": 2}
+    found: dict[str, Any] = json.loads(out.read_text())
+    return found
+
+
+@pytest.mark.real_node
+def test_robust_always_passes_and_fragile_always_fails(
+    real_node: str, pytestconfig: pytest.Config, tmp_path: Path
+) -> None:
+    found = verdicts(pytestconfig, tmp_path / "verdicts.json")
+    assert found["robust:test_killing_an_instance_users_never_notice"]["verdicts"] == {"passed": 2}
+    assert found["fragile:test_users_barely_notice_a_pod_loss"]["verdicts"] == {"failed": 2}
 
 
 def test_examples_give_the_same_verdict_run_after_run(
     pytestconfig: pytest.Config, tmp_path: Path
 ) -> None:
-    local_name = pytestconfig.stash[SETTINGS_KEY].local_name
-    out = tmp_path / "examples.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "benchmarks/verdicts.py",
-            "--runs",
-            "2",
-            "--json",
-            str(out),
-            "--examples",
-            "examples/test_destroying_application_instances.py",
-            "examples/test_application_availability.py",
-            "--",
-            "--chaos-cluster=local",
-            f"--chaos-local-name={local_name}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+    found = verdicts(
+        pytestconfig,
+        tmp_path / "examples.json",
+        "--examples",
+        "examples/test_destroying_application_instances.py",
+        "examples/test_application_availability.py",
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    verdicts = json.loads(out.read_text())
-    tests = {k: v for k, v in verdicts.items() if k != "seconds_per_run"}
-    assert len(tests) >= 4, verdicts
-    assert all(v["verdicts"] == {"passed": 2} for v in tests.values()), verdicts
+    tests = {k: v for k, v in found.items() if k != "seconds_per_run"}
+    assert len(tests) >= 4, found
+    assert all(v["verdicts"] == {"passed": 2} for v in tests.values()), found
