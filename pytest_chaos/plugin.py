@@ -60,6 +60,8 @@ __all__ = [
 ]
 
 _SIGTERM_KEY = pytest.StashKey[Any]()
+#: Outputs (--chaos-report, --chaos-journal) that could not be written at the end of the run.
+_OUTPUT_ERRORS_KEY = pytest.StashKey[list[str]]()
 HYPOTHESES_KEY = pytest.StashKey["Hypotheses"]()
 #: Per test: outcome, timeline, probe summaries (from reports, so xdist workers' arrive too).
 _TESTS_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
@@ -123,6 +125,16 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     try:
         settings = resolve(config)
+        if getattr(config, "workerinput", None) is None:
+            from pytest_chaos.report.outputs import check_outputs
+
+            check_outputs(
+                [
+                    ("--chaos-report", settings.report),
+                    ("--chaos-journal", settings.journal),
+                    ("--junitxml", getattr(config.option, "xmlpath", None)),
+                ]
+            )
     except ChaosConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SETTINGS_KEY] = settings
@@ -479,6 +491,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if workeroutput is None:
         _publish(config, stats)
+        if config.stash.get(_OUTPUT_ERRORS_KEY, []) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
@@ -492,12 +506,22 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
         "leftovers": [f for s in stats for f in s["leftovers"]],
     }
     tests = list(config.stash.get(_TESTS_KEY, {}).values())
+    from pytest_chaos.report.outputs import write_failed
+
+    failed = config.stash.setdefault(_OUTPUT_ERRORS_KEY, [])
     if settings.report is not None:
         from pytest_chaos.report import html
 
-        html.write(
-            settings.report, [t for t in tests if t.get("timeline")], total, seed=seed, run=run_id
-        )
+        try:
+            html.write(
+                settings.report,
+                [t for t in tests if t.get("timeline")],
+                total,
+                seed=seed,
+                run=run_id,
+            )
+        except OSError as exc:
+            failed.append(write_failed("--chaos-report", settings.report, exc))
     from collections import Counter
 
     from pytest_chaos.report import notify
@@ -509,9 +533,12 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
         from pytest_chaos.report import journal
 
         chaos_tests = [t for t in tests if t.get("timeline")]
-        journal.finish(
-            settings.journal, run=run_id, tests=chaos_tests, outcomes=outcomes, totals=total
-        )
+        try:
+            journal.finish(
+                settings.journal, run=run_id, tests=chaos_tests, outcomes=outcomes, totals=total
+            )
+        except OSError as exc:
+            failed.append(write_failed("--chaos-journal", settings.journal, exc))
     summary = {
         "text": notify.message(total, outcomes, run=run_id, seed=seed),
         "run": run_id,
@@ -532,6 +559,8 @@ def pytest_testnodedown(node: Any, error: object) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """The chaos summary: faults injected and reverted, revert failures, leftovers."""
+    for problem in config.stash.get(_OUTPUT_ERRORS_KEY, []):
+        terminalreporter.write_line(f"chaos: ERROR {problem}", red=True)
     if config.stash[SETTINGS_KEY].dry_run:
         plans = [
             f"{test['nodeid']}: {event['text']}"

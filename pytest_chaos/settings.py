@@ -55,6 +55,11 @@ class Option:
 #: pytest-chaos-hold).
 DEFAULT_TOOLBOX_IMAGE = "localhost/pytest-chaos/toolbox:1.0"
 
+#: Default of --chaos-lease-wait: how long a fault waits for a target another run's fault holds.
+DEFAULT_LEASE_WAIT = 300.0
+#: Default of --chaos-revert-timeout: how long a revert retries an API server that refuses it.
+DEFAULT_REVERT_TIMEOUT = 120.0
+
 #: Contexts chaos may touch without being told: local and throw-away test clusters.
 DEFAULT_ALLOWED_CONTEXTS: tuple[str, ...] = (
     "pytest-chaos-*",
@@ -145,6 +150,19 @@ OPTIONS: tuple[Option, ...] = (
     Option("report", "write an HTML report of the run's chaos (tests, faults, timelines) here"),
     Option("notify", "post the run's chaos summary as JSON to this URL (Slack-compatible)"),
     Option("cleanup", "revert leftovers of crashed runs in the cluster, then exit", kind="bool"),
+    Option(
+        "lease_wait",
+        "how long a fault waits for a target (a Deployment, a node...) that another run's fault "
+        "holds, e.g. 5m; 0 fails at once with an error naming the holder (default 300s)",
+        default="300s",
+    ),
+    Option(
+        "revert_timeout",
+        "how long a revert retries an API server that refuses it (connection refused, 5xx, an "
+        "etcd leader change) before leaving its ledger record to `pytest-chaos cleanup` "
+        "(default 120s)",
+        default="120s",
+    ),
 )
 
 
@@ -176,6 +194,8 @@ class Settings:
     report: Path | None = None
     notify: str | None = None
     toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
+    lease_wait: float = DEFAULT_LEASE_WAIT
+    revert_timeout: float = DEFAULT_REVERT_TIMEOUT
 
 
 #: Where the plugin keeps the resolved Settings on the pytest config.
@@ -185,6 +205,12 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 def _raw(config: _ConfigLike, option: Option) -> tuple[str | None, str]:
     value = config.getoption(option.dest)
     if value is not None and value is not False and value != []:
+        values = list(value) if option.kind == "list" else [str(value)]
+        if any(not str(v).strip() for v in values):
+            raise ChaosConfigError(
+                f"{option.flag}: an empty value is not a setting; give a value "
+                f"({option.flag}=VALUE) or leave the option out for its default"
+            )
         if option.kind == "list":
             return ",".join(value), option.flag
         return str(value), option.flag
@@ -327,7 +353,19 @@ def resolve(config: _ConfigLike) -> Settings:
         report=Path(raw["report"][0]) if raw["report"][0] else None,
         notify=_url(raw["notify"]),
         toolbox_image=raw["toolbox_image"][0] or DEFAULT_TOOLBOX_IMAGE,
+        lease_wait=_duration(by_name["lease_wait"], raw["lease_wait"]),
+        revert_timeout=_duration(by_name["revert_timeout"], raw["revert_timeout"]),
     )
+
+
+def _duration(option: Option, raw: tuple[str | None, str]) -> float:
+    from pytest_chaos.durations import as_seconds
+
+    value, source = raw
+    try:
+        return as_seconds(value or option.default or "0", name=option.flag)
+    except ChaosConfigError as exc:
+        raise ChaosConfigError(f"{exc} (from {source}; e.g. {option.flag}=90s)") from None
 
 
 def _real_node(raw: tuple[str | None, str]) -> Literal["yes", "no", "auto"]:
