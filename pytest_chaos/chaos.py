@@ -104,6 +104,7 @@ class Chaos:
             test=test,
             dry_run=session.settings.dry_run,
             toolbox_image=session.settings.toolbox_image,
+            lease_wait=session.settings.lease_wait,
             on_fault=self._track,
             on_revert=self._reverted,
         )

@@ -2,13 +2,15 @@
 
 Records are read from the cluster (they survive a SIGKILLed runner) and from this machine's
 local ledger files; a record whose owner process still runs belongs to a live run and is left
-alone unless ``include_live`` is set.
+alone unless ``include_live`` is set. Target Leases nobody holds any more (released, or expired
+with their holder) are deleted too.
 """
 
 from __future__ import annotations
 
 from pytest_chaos.errors import ChaosError
 from pytest_chaos.faults import undo
+from pytest_chaos.faults.leases import UNDO_LEASE, remove_free_leases
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import describe
 from pytest_chaos.ledger import Ledger, Owner, UndoRecord, forget_local, read_cluster, read_local
@@ -40,7 +42,12 @@ def clean(
     lines: list[str] = []
     failures: list[str] = []
     done: set[str] = set()
-    for record in find_leftovers(kube, include_live=include_live, run=run):
+    # Leases last: a target stays held until what was done to it is undone.
+    leftovers = sorted(
+        find_leftovers(kube, include_live=include_live, run=run),
+        key=lambda r: r.undo == UNDO_LEASE,
+    )
+    for record in leftovers:
         label = f"{record.fault} on {record.target} (run {record.owner.run}, {record.test})"
         if dry_run:
             lines.append(f"would revert {label}")
@@ -60,6 +67,11 @@ def clean(
         lines.append(f"{outcome}: {label}")
     if not dry_run:
         forget_local(done)  # also tidies files whose every record was already closed
+    try:
+        lines += remove_free_leases(kube, run=run, dry_run=dry_run)
+    except Exception as exc:
+        failures.append(f"removing free target leases: {describe(exc)}")
+        lines.append(f"FAILED removing free target leases: {describe(exc)}")
     return lines, failures
 
 

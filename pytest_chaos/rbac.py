@@ -29,6 +29,12 @@ BASE: tuple[Rule, ...] = (
     ("apps", "statefulsets", READ),
     ("apps", "daemonsets", READ),
     ("apps", "replicasets", READ),
+    # Target leases: one fault at a time per target, across runs (faults/leases.py).
+    (
+        "coordination.k8s.io",
+        "leases",
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+    ),
 )
 #: chaos_namespace: namespaces created and deleted (cluster scope), and waited for.
 THROWAWAY: tuple[Rule, ...] = (

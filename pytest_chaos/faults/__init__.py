@@ -10,6 +10,7 @@ import functools
 import inspect
 import logging
 import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,6 +19,13 @@ from typing import Any, NoReturn
 
 from pytest_chaos.errors import ChaosError, InjectError, RevertError
 from pytest_chaos.faults import undo
+from pytest_chaos.faults.leases import (
+    DEFAULT_LEASE_WAIT,
+    LeaseKeeper,
+    call_waiting,
+    keeper_for,
+    target_of,
+)
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import describe
 from pytest_chaos.ledger import Ledger, UndoRecord
@@ -42,6 +50,15 @@ class FaultContext:
     toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
     on_fault: Callable[[Fault], None] | None = None
     on_revert: Callable[[Fault], None] | None = None
+    #: ``--chaos-lease-wait``: how long a fault waits for a target another run's fault holds.
+    lease_wait: float = DEFAULT_LEASE_WAIT
+    #: When the running verb started (wall clock): a Lease released after it means stale reads.
+    attempt_started: float = 0.0
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        """The session's target Leases (one keeper per ledger, shared by its tests)."""
+        return keeper_for(self.kube, self.ledger)
 
     def record(
         self,
@@ -55,7 +72,12 @@ class FaultContext:
         payload: dict[str, Any] | None = None,
         in_cluster: bool = True,
     ) -> UndoRecord:
-        """Write an undo record (locally and in the cluster) before the mutation it covers."""
+        """Write an undo record (locally and in the cluster) before the mutation it covers.
+
+        An existing object (uid known) is leased first: its target (:func:`target_of`) is held
+        until the record is reverted; a target another run holds raises TargetHeldError, which
+        the verb's wrapper turns into a bounded wait (``--chaos-lease-wait``).
+        """
         record = UndoRecord(
             id=self.ledger.new_id(),
             fault=fault,
@@ -68,7 +90,16 @@ class FaultContext:
             undo=undo,
             payload=payload or {},
         )
-        self.ledger.write(record, in_cluster=in_cluster)
+        if uid is not None and not self.dry_run:
+            target = target_of(self.kube, kind, namespace, name)
+            self.leases.take(
+                target, record_id=record.id, fault=fault, test=self.test, since=self.attempt_started
+            )
+        try:
+            self.ledger.write(record, in_cluster=in_cluster)
+        except BaseException:
+            self.leases.release(record.id)
+            raise
         return record
 
     def plan(self, family: str, plan: str) -> None:
@@ -119,7 +150,7 @@ def _journaled(method: Callable[..., Any], name: str, ctx: FaultContext) -> Call
     def verb(*args: Any, **kwargs: Any) -> Any:
         arguments = {"verb": name, "args": list(args), "kwargs": kwargs}
         with ctx.timeline.activity("action", name, phase="inject", input=arguments) as activity:
-            result = method(*args, **kwargs)
+            result = _waiting_for_leases(ctx, name, lambda: method(*args, **kwargs))
             if isinstance(result, Fault):
                 activity.output.update(
                     kind=result.kind, targets=list(result.targets), details=result.details
@@ -129,6 +160,30 @@ def _journaled(method: Callable[..., Any], name: str, ctx: FaultContext) -> Call
             return result
 
     return verb
+
+
+def _waiting_for_leases(ctx: FaultContext, name: str, attempt: Callable[[], Any]) -> Any:
+    """Run a verb; while a target it needs is held by another run, wait and run it again."""
+    seeded = ctx.rng.getstate()
+
+    def run() -> Any:
+        outer = ctx.attempt_started  # a verb run by another verb keeps the outer start
+        ctx.attempt_started = outer or time.time()
+        try:
+            return attempt()
+        finally:
+            ctx.attempt_started = outer
+
+    def say(text: str) -> None:
+        ctx.timeline.add("lease", f"{name}: {text}")
+        log.warning("chaos: %s (%s) %s", name, ctx.test, text)
+
+    def rewind() -> None:
+        ctx.rng.setstate(seeded)  # the same seeded choice as the first attempt would make
+
+    if ctx.dry_run:
+        return attempt()
+    return call_waiting(run, keeper=ctx.leases, wait=ctx.lease_wait, say=say, rewind=rewind)
 
 
 class Fault:
@@ -170,6 +225,7 @@ class Fault:
                 try:
                     outcome = undo.revert(self._ctx.kube, record)
                     self._ctx.ledger.close(record, outcome=outcome)
+                    self._ctx.leases.release(record.id)
                     outcomes[record.target] = outcome
                     if outcome != "nothing to undo":
                         self._ctx.timeline.add("revert", f"{self.kind}: {record.target} {outcome}")
@@ -196,6 +252,7 @@ class Fault:
         """
         for record in self.records:
             self._ctx.ledger.close(record, outcome=reason)
+            self._ctx.leases.release(record.id)
         self._ctx.timeline.add("revert", f"{self.kind}: discarded without revert ({reason})")
         self.active = False
         self.discarded = True

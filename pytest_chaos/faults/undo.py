@@ -41,6 +41,7 @@ Reverter = Callable[[Kube, UndoRecord], str]
 _REVERTERS: dict[str, Reverter] = {}
 #: Modules that register reverters; imported on first need, so cleanup knows every kind.
 FAMILY_MODULES = (
+    "pytest_chaos.faults.leases",
     "pytest_chaos.faults.node_undo",
     "pytest_chaos.faults.istio",
     "pytest_chaos.faults.network",
