@@ -107,6 +107,11 @@ class Drainer:
             raise InjectError(
                 f"{kind}: pods arrived that may not be evicted:\n  " + "\n  ".join(refused)
             )
+        going = [str(pod) for plan in plans for pod in plan.terminating]
+        if going:
+            self.ctx.timeline.add(
+                "inject", f"{kind}: waiting for pod(s) already going: {short_listing(going)}"
+            )
         self._evict_all([pod for plan in plans for pod in plan.evict], kind)
         for plan in plans:
             self._wait_gone(plan, kind)
@@ -138,15 +143,19 @@ class Drainer:
     def _evict_or_stop(self, pod: PodRef) -> None:
         """Evict one pod; on a failure other than a budget, stop every other eviction at once."""
         try:
-            self._evict(pod)
+            self.evict(pod)
         except _BlockedError:
             raise
         except BaseException:
             self.stop.set()
             raise
 
-    def _evict(self, pod: PodRef) -> None:
-        """Evict one pod; retry while a budget refuses (429) until the deadline."""
+    def evict(self, pod: PodRef) -> None:
+        """Evict one pod; retry while a budget refuses (429) until the deadline.
+
+        A pod that is gone, replaced, or already being deleted in a namespace being deleted
+        (403, cause NamespaceTerminating) counts as evicted: the drain waits for it to go.
+        """
         from kubernetes.client.exceptions import ApiException
 
         # The API's JSON, not the client's V1Eviction model: the client checks a model's class
@@ -169,6 +178,18 @@ class Drainer:
             except ApiException as exc:
                 if exc.status in (404, 409) and _replaced_or_gone(self.ctx.kube, pod):
                     return  # gone already, or its name taken by a new pod (uid precondition)
+                if exc.status == 403 and namespace_terminating(exc):
+                    # Its namespace is being deleted: no eviction can be created there, and the
+                    # namespace controller deletes the pod anyway. As kubectl drain does: a pod
+                    # already going is waited for (with the evicted ones); one not yet marked is
+                    # asked again until the controller marks it (or the deadline).
+                    if _going(self.ctx.kube, pod):
+                        return
+                    if time.monotonic() >= self.deadline:
+                        raise
+                    self.stop.wait(delay)
+                    delay = min(delay * 2, 1.0)
+                    continue
                 if exc.status == 500 and "more than one PodDisruptionBudget" in str(exc.body):
                     raise InjectError(f"cannot evict {pod}: {describe(exc)}") from None
                 if exc.status == 429:
@@ -256,6 +277,30 @@ def _describe_budget(budget: Mapping[str, Any]) -> str:
 def _pod_labels(kube: Kube, pod: PodRef) -> dict[str, str]:
     found = kube.read(kube.core.read_namespaced_pod, pod.name, pod.namespace)
     return dict(((found or {}).get("metadata") or {}).get("labels") or {})
+
+
+def namespace_terminating(exc: Any) -> bool:
+    """True when an API error's cause is ``NamespaceTerminating`` (a namespace being deleted)."""
+    import json
+
+    try:
+        body = json.loads(exc.body or "{}")
+    except (TypeError, ValueError):
+        return False
+    if not isinstance(body, dict):
+        return False
+    causes = (body.get("details") or {}).get("causes") or []
+    return any(isinstance(c, dict) and c.get("reason") == "NamespaceTerminating" for c in causes)
+
+
+def _going(kube: Kube, pod: PodRef) -> bool:
+    """Gone, replaced, or being deleted already (deletionTimestamp set)."""
+    found = kube.read(kube.core.read_namespaced_pod, pod.name, pod.namespace)
+    return (
+        found is None
+        or found["metadata"].get("uid") != pod.uid
+        or bool(found["metadata"].get("deletionTimestamp"))
+    )
 
 
 def _replaced_or_gone(kube: Kube, pod: PodRef) -> bool:
