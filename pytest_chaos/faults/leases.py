@@ -406,13 +406,12 @@ class LeaseKeeper:
         api = coordination(self.kube)
         while (remaining := until - time.monotonic()) > 0:
             lease = read_lease(self.kube, target)
-            if lease is None:
+            if lease is None or expires_in(lease, time.time()) <= 0:
+                self._saw_free(target, lease)
                 return
             left = expires_in(lease, time.time())
-            if left <= 0:
-                return
             with contextlib.suppress(WaitTimeout):
-                self.kube.wait(
+                seen = self.kube.wait(
                     functools.partial(api.list_namespaced_lease, target.lease_namespace),
                     lambda leases: not any(
                         expires_in(self.kube.serialize(each), time.time()) > 0 for each in leases
@@ -421,7 +420,15 @@ class LeaseKeeper:
                     what=f"the lease of {target.text} to be released",
                     field_selector=f"metadata.name={target.lease_name}",
                 )
+                self._saw_free(target, self.kube.serialize(seen[0]) if seen else None)
                 return
+
+    def _saw_free(self, target: LeaseTarget, lease: dict[str, Any] | None) -> None:
+        # A release this fault waited for: its next attempt reads the target afresh anyway, so
+        # that release must not send it round again (TargetReleasedError).
+        if lease is not None:
+            with self._lock:
+                self._seen[target] = str((lease.get("spec") or {}).get("renewTime") or "")
 
 
 def _release(kube: Kube, target: LeaseTarget, holder: str) -> str:
