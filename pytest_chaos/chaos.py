@@ -105,6 +105,7 @@ class Chaos:
             dry_run=session.settings.dry_run,
             toolbox_image=session.settings.toolbox_image,
             lease_wait=session.settings.lease_wait,
+            revert_timeout=session.settings.revert_timeout,
             on_fault=self._track,
             on_revert=self._reverted,
         )

@@ -26,12 +26,13 @@ from pytest_chaos.faults.leases import (
     keeper_for,
     target_of,
 )
+from pytest_chaos.faults.outage import through_outage
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import describe
 from pytest_chaos.ledger import Ledger, UndoRecord
 from pytest_chaos.report.timeline import Timeline
 from pytest_chaos.safety import Safety
-from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
+from pytest_chaos.settings import DEFAULT_REVERT_TIMEOUT, DEFAULT_TOOLBOX_IMAGE
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ class FaultContext:
     on_revert: Callable[[Fault], None] | None = None
     #: ``--chaos-lease-wait``: how long a fault waits for a target another run's fault holds.
     lease_wait: float = DEFAULT_LEASE_WAIT
+    #: ``--chaos-revert-timeout``: how long a revert retries an API server that refuses it.
+    revert_timeout: float = DEFAULT_REVERT_TIMEOUT
     #: When the running verb started (wall clock): a Lease released after it means stale reads.
     attempt_started: float = 0.0
 
@@ -223,8 +226,12 @@ class Fault:
             outcomes = activity.output.setdefault("outcomes", {})
             for record in reversed(self.records):
                 try:
-                    outcome = undo.revert(self._ctx.kube, record)
-                    self._ctx.ledger.close(record, outcome=outcome)
+                    outcome = through_outage(
+                        functools.partial(self._revert_one, record),
+                        timeout=self._ctx.revert_timeout,
+                        what=f"{self.kind}: {record.target}",
+                        say=lambda text: self._ctx.timeline.add("revert", text),
+                    )
                     self._ctx.leases.release(record.id)
                     outcomes[record.target] = outcome
                     if outcome != "nothing to undo":
@@ -244,6 +251,12 @@ class Fault:
         self.active = False
         if self._ctx.on_revert:
             self._ctx.on_revert(self)
+
+    def _revert_one(self, record: UndoRecord) -> str:
+        # Idempotent as a whole: a retry after a refused close finds the object reverted.
+        outcome = undo.revert(self._ctx.kube, record)
+        self._ctx.ledger.close(record, outcome=outcome)
+        return outcome
 
     def discard(self, reason: str = "discarded") -> None:
         """Forget the fault without reverting it, e.g. after accepting a reported drift.

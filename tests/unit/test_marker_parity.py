@@ -27,7 +27,9 @@ def groups() -> dict[str, Any]:
         ledger=None,
         safety=None,
         seed=1,
-        settings=SimpleNamespace(dry_run=False, toolbox_image="toolbox", lease_wait=0.0),
+        settings=SimpleNamespace(
+            dry_run=False, toolbox_image="toolbox", lease_wait=0.0, revert_timeout=0.0
+        ),
     )
     injector = Chaos(session, "test", Timeline("test"))
     return {
