@@ -12,17 +12,24 @@ import pytest
 
 from pytest_chaos import Kube
 from pytest_chaos.cluster.processes import free_port
+from pytest_chaos.settings import SETTINGS_KEY
 
 
-def test_kube_fixture_reaches_the_local_cluster(pytester: pytest.Pytester) -> None:
+def test_kube_fixture_reaches_the_local_cluster(
+    pytester: pytest.Pytester, pytestconfig: pytest.Config, kube: Kube
+) -> None:
+    # The session's own local cluster, whatever its name (--chaos-local-name, its ini key...).
+    name = pytestconfig.stash[SETTINGS_KEY].local_name
     pytester.makepyfile(
-        """
+        f"""
         def test_nodes(kube):
-            assert kube.context == "pytest-chaos-local"
+            assert kube.context == {kube.context!r}
             assert len(kube.core.list_node().items) >= 3
         """
     )
-    result = pytester.runpytest_subprocess("--chaos-cluster=local", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(
+        "--chaos-cluster=local", f"--chaos-local-name={name}", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=1)
 
 
