@@ -56,6 +56,8 @@ UNDO_LEASE = "lease"
 #: Label of every Lease pytest-chaos holds (``kubectl get leases -A -l chaos.pytest.dev/lease``).
 LEASE_LABEL = "chaos.pytest.dev/lease"
 TARGET_ANNOTATION = "chaos.pytest.dev/target"
+#: Who released a free Lease last (a fault of this process never reads its own release as stale).
+RELEASED_BY_ANNOTATION = "chaos.pytest.dev/released-by"
 #: How long a Lease outlives its last renewal (a killed holder frees its targets after this).
 LEASE_SECONDS = 15
 #: How often the holder renews its Leases.
@@ -272,7 +274,10 @@ class LeaseKeeper:
                 stamp = str(spec.get("renewTime") or "")
                 released = _parse_time(stamp) or 0.0
                 recent = since and released >= since - CLOCK_SLACK
-                if recent and not spec.get("holderIdentity") and self._seen.get(target) != stamp:
+                by = (current["metadata"].get("annotations") or {}).get(RELEASED_BY_ANNOTATION)
+                ours = str(by or "").startswith(holder_identity(self.ledger.owner.run, ""))
+                fresh = self._seen.get(target) != stamp
+                if recent and not spec.get("holderIdentity") and not ours and fresh:
                     self._seen[target] = stamp  # once per release: the next attempt proceeds
                     raise TargetReleasedError(target)
             # The ledger first: a crash between these two lines leaves a record, not a lease.
@@ -448,7 +453,10 @@ def _release(kube: Kube, target: LeaseTarget, holder: str) -> str:
         if (lease.get("spec") or {}).get("holderIdentity") != holder:
             return "taken over by another holder since; left alone"
         body: Any = {
-            "metadata": {"resourceVersion": lease["metadata"]["resourceVersion"]},
+            "metadata": {
+                "resourceVersion": lease["metadata"]["resourceVersion"],
+                "annotations": {RELEASED_BY_ANNOTATION: holder},
+            },
             "spec": {"holderIdentity": None, "renewTime": _micro_time(time.time())},
         }
         try:

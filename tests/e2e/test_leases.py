@@ -91,6 +91,7 @@ def test_a_fault_holds_its_target_naming_run_worker_and_test_until_it_is_reverte
     released = lease_of(kube, "Deployment", chaos_namespace, web)
     assert released is not None
     assert not released["spec"].get("holderIdentity")
+    assert released["metadata"]["annotations"]["chaos.pytest.dev/released-by"] == holder
     assert replicas(kube, chaos_namespace) == 4
     assert not [
         r
