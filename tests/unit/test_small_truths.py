@@ -3,36 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from pytest_chaos.cli import split_pod_shims
 from pytest_chaos.errors import ChaosConfigError
-from pytest_chaos.settings import OPTIONS, kubeconfig_origin, resolve
+from pytest_chaos.settings import kubeconfig_origin, resolve
 from pytest_chaos.targeting import matching_text
+from tests.unit.test_settings import FakeConfig, clean_env
 
-
-class FakeConfig:
-    """Stands in for pytest.Config: command-line values and ini values by name."""
-
-    def __init__(self, options: dict[str, Any] | None = None, ini: dict[str, Any] | None = None):
-        self.options = options or {}
-        self.ini = ini or {}
-
-    def getoption(self, name: str) -> Any:
-        return self.options.get(name)
-
-    def getini(self, name: str) -> Any:
-        return self.ini.get(name)
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for option in OPTIONS:
-        monkeypatch.delenv(option.env, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
+__all__ = ["clean_env"]  # the settings tests' autouse fixture: no CHAOS_* or KUBECONFIG leaks
 
 
 def test_the_journal_is_truncated_unless_appending_is_asked_for() -> None:
