@@ -80,6 +80,7 @@ def _cluster_down(args: argparse.Namespace) -> int:
 
 
 def _cluster_status(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster import processes
     from pytest_chaos.cluster.local import LocalCluster
 
     status = LocalCluster(args.name).status()
@@ -104,6 +105,9 @@ def _cluster_status(args: argparse.Namespace) -> int:
     ]
     node_up = any(c.component == "containerd" and c.running for c in status.components)
     shims, orphans = split_pod_shims(status.orphans) if node_up else ([], list(status.orphans))
+    # A child at work (runc under a shim, a probe under the kubelet) is no orphan either.
+    working = {c.pid for c in status.components if c.running} | set(shims)
+    orphans = [pid for pid in orphans if not processes.descends_from(pid, working)]
     if shims:
         # containerd-shim daemonizes, so it is no child of a component; while the node's
         # containerd runs, each one holds a running pod's containers.

@@ -159,6 +159,22 @@ def find_orphans(marker: str, *, exclude: Iterable[int] = ()) -> list[int]:
     return found
 
 
+def descends_from(pid: int, ancestors: Iterable[int]) -> bool:
+    """True when one of ancestors is pid's parent, grandparent... (walking /proc's ppids)."""
+    wanted = set(ancestors)
+    seen: set[int] = set()
+    current = pid
+    while current > 1 and current not in seen:
+        seen.add(current)
+        fields = _stat_fields(current)
+        if fields is None:
+            return False
+        current = int(fields[1])
+        if current in wanted:
+            return True
+    return False
+
+
 def is_alive(pid: int) -> bool:
     """True when pid exists and is not a zombie (a dead child not yet reaped by its parent)."""
     fields = _stat_fields(pid)

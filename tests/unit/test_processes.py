@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -91,3 +92,14 @@ def test_picked_ports_sit_below_the_ephemeral_range() -> None:
     ports = {processes.free_port()[0] for _ in range(20)}
     assert all(10000 <= port < floor for port in ports)
     assert len(ports) > 1
+
+
+def test_a_child_descends_from_its_parent_and_not_from_a_stranger() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert processes.descends_from(child.pid, {os.getpid()})
+        assert not processes.descends_from(child.pid, {child.pid + 100000})
+        assert not processes.descends_from(os.getpid(), {child.pid})  # a parent is no descendant
+    finally:
+        child.kill()
+        child.wait()
