@@ -15,6 +15,7 @@ The tree::
     └── WaitTimeout        a watched condition did not hold in time (also a TimeoutError)
 
 NotSteadyError(AssertionError): a steady-state check failed; pytest reports the test FAILED.
+└── SteadyMarkerError   the ``steady_state`` marker's own verdict (before / during / after chaos)
 
 Every message follows one template: what went wrong, where, and how to fix it.
 """
@@ -56,6 +57,13 @@ class DriftError(RevertError):
 
 class NotSteadyError(AssertionError):
     """The system is not in its steady state; the message holds the diagnosis."""
+
+
+class SteadyMarkerError(NotSteadyError):
+    """The ``steady_state`` marker's verdict: not steady before chaos, during it, or after revert.
+
+    Reported without a traceback through pytest-chaos (the message says what was seen).
+    """
 
 
 class ClusterError(ChaosError):

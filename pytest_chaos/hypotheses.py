@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.durations import as_seconds
-from pytest_chaos.errors import ChaosConfigError, NotSteadyError
+from pytest_chaos.errors import ChaosConfigError
 
 if TYPE_CHECKING:
     from pytest_chaos.kube import Kube
@@ -389,8 +389,3 @@ def deviated_message(deviations: Sequence[Deviation], origin: float) -> str:
     lines = [f"deviated during chaos: {len(deviations)} time(s) a hypothesis did not hold"]
     lines += [f"  {d.describe(origin)}" for d in deviations]
     return "\n".join(lines)
-
-
-def not_steady(prefix: str, exc: NotSteadyError) -> NotSteadyError:
-    """The marker's ERROR/FAIL for a failed check, its diagnosis kept."""
-    return NotSteadyError(f"{prefix}:\n{exc}")

@@ -18,6 +18,7 @@ from pytest_chaos.errors import (
     ChaosError,
     InconclusiveError,
     NotSteadyError,
+    SteadyMarkerError,
 )
 from pytest_chaos.fixtures import (
     RUN_KEY,
@@ -264,7 +265,7 @@ def _steady_check(item: pytest.Item, *, when: str) -> None:
         if timeline is not None:
             timeline.add("steady", f"NOT steady {when}")
         prefix = "not steady before chaos" if when == "before" else "not steady after revert"
-        raise NotSteadyError(f"{prefix}:\n{exc}") from None
+        raise SteadyMarkerError(f"{prefix}:\n{exc}") from None
     if timeline is not None:
         timeline.add("steady", f"steady {when}")
 
@@ -286,7 +287,7 @@ def _stop_monitors(item: pytest.Item) -> None:
     message = deviated_message(deviations, origin)
     if timeline is not None:
         timeline.add("steady", message.splitlines()[0])
-    raise NotSteadyError(message)
+    raise SteadyMarkerError(message)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -347,33 +348,17 @@ def pytest_runtest_makereport(
     report = yield
     timeline = item.stash.get(TIMELINE_KEY, None)
     if call.when == "call":
-        if timeline is not None and timeline.events:
-            for event in timeline.events:
-                if event.phase == "inject":
-                    item.user_properties.append(("chaos.fault", event.text))
-                    if event.data.get("targets"):
-                        targets = ", ".join(event.data["targets"])
-                        item.user_properties.append(("chaos.targets", targets))
+        from pytest_chaos.report.junit import fault_properties, monitor_properties
+
         steady_probes = item.stash.get(STEADY_KEY, None)
-        for index, monitor in enumerate(getattr(steady_probes, "monitors", [])):
-            suffix = f".{index}" if index else ""
-            item.user_properties.append(
-                (f"chaos.availability{suffix}", round(monitor.availability, 4))
-            )
-            if monitor.time_to_recover is not None:
-                item.user_properties.append(
-                    (f"chaos.time_to_recover{suffix}", round(monitor.time_to_recover, 3))
-                )
-            if timeline is not None:
+        http_monitors = list(getattr(steady_probes, "monitors", []))
+        object_monitors = list(getattr(steady_probes, "object_monitors", []))
+        item.user_properties.extend(fault_properties(timeline))
+        item.user_properties.extend(monitor_properties(http_monitors, object_monitors))
+        if timeline is not None:
+            for monitor in http_monitors:
                 timeline.add("probe", f"{monitor.probe.method} {monitor.probe.url}: {monitor}")
-        for index, watched in enumerate(getattr(steady_probes, "object_monitors", [])):
-            suffix = f".{index}" if index else ""
-            if watched.min_ready is not None:
-                item.user_properties.append((f"chaos.min_ready{suffix}", watched.min_ready))
-            item.user_properties.append(
-                (f"chaos.unready_time{suffix}", round(watched.unready_time, 3))
-            )
-            if timeline is not None:
+            for watched in object_monitors:
                 timeline.add("probe", f"{watched.what}: {watched}")
     if call.when == "teardown" and timeline is not None and timeline.events:
         from dataclasses import asdict
@@ -391,10 +376,7 @@ def pytest_runtest_makereport(
         }
     if report.failed and call.excinfo is not None:
         exc = call.excinfo.value
-        steady_marker_check = isinstance(exc, NotSteadyError) and str(exc).startswith(
-            ("not steady before chaos", "not steady after revert", "deviated during chaos")
-        )
-        if isinstance(exc, ChaosError) or steady_marker_check:
+        if isinstance(exc, ChaosError | SteadyMarkerError):
             report.longrepr = _short_repr(call.excinfo)
         if isinstance(exc, InconclusiveError):
             report.__dict__[_VERDICT] = "inconclusive"
