@@ -78,11 +78,12 @@ def clean(
 def cleanup_for_settings(settings: Settings) -> tuple[list[str], list[str]]:
     """Clean the cluster the settings point at (``--chaos-cleanup``)."""
     from pytest_chaos.cluster import provider_for
-    from pytest_chaos.cluster.local import LocalCluster
 
-    if settings.cluster == "local" and not LocalCluster(settings.local_name).status().running:
-        return ["chaos cleanup: the local cluster is not running; nothing to clean"], []
     provider = provider_for(settings)
+    if not provider.running():
+        return [
+            f"chaos cleanup: the {settings.cluster} cluster is not running; nothing to clean"
+        ], []
     handle = provider.acquire()
     kube = Kube.from_kubeconfig(handle.kubeconfig, handle.context)
     try:

@@ -177,15 +177,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     """Say which cluster chaos tests use, and the seed that replays their random choices."""
     settings = config.stash[SETTINGS_KEY]
     run_id, seed = config.stash[RUN_KEY]
-    if settings.cluster == "local":
-        where = f"cluster=local (embedded, name {settings.local_name!r})"
-    else:
-        from pytest_chaos.settings import kubeconfig_origin
+    from pytest_chaos.cluster import provider_for
 
-        where = (
-            f"cluster=existing ({kubeconfig_origin(settings.kubeconfig)}, context "
-            f"{settings.context or 'current'})"
-        )
+    where = provider_for(settings).describe()
     lines = [
         f"chaos: {where}",
         f"chaos: seed={seed} (replay with --chaos-seed={seed}), run {run_id}",
@@ -392,7 +386,8 @@ def pytest_runtest_makereport(
             report.sections.append(
                 (
                     "chaos infrastructure",
-                    f"the local cluster's {', '.join(dead)} died during the test: this failure "
+                    f"the {item.config.stash[SETTINGS_KEY].cluster} cluster's {', '.join(dead)} "
+                    "died during the test: this failure "
                     "is the test infrastructure's, not the system under test's; see the "
                     "component logs (`pytest-chaos cluster status`)",
                 )
@@ -401,13 +396,13 @@ def pytest_runtest_makereport(
 
 
 def _dead_infrastructure(config: pytest.Config) -> list[str]:
-    """Local-cluster components (API server, containerd, kubelet...) that died, if any."""
+    """Components of the test bed (API server, containerd, kubelet...) that died, if any."""
     settings = config.stash.get(SETTINGS_KEY, None)
-    if settings is None or settings.cluster != "local":
+    if settings is None:
         return []
-    from pytest_chaos.cluster.local import LocalCluster
+    from pytest_chaos.cluster import provider_for
 
-    return LocalCluster(settings.local_name).dead_components()
+    return provider_for(settings).dead_components()
 
 
 def _short_repr(excinfo: pytest.ExceptionInfo[BaseException]) -> str:

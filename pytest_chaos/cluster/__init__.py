@@ -38,6 +38,18 @@ class ClusterProvider(Protocol):
         """Undo what acquire started (nothing for a cluster this provider did not start)."""
         ...
 
+    def describe(self) -> str:
+        """Which cluster this is and where its address came from (the run's header line)."""
+        ...
+
+    def running(self) -> bool:
+        """Whether the cluster exists now (without starting it)."""
+        ...
+
+    def dead_components(self) -> list[str]:
+        """Components of the test bed that died (a failure then is the bed's, not the app's)."""
+        ...
+
 
 class ExistingCluster:
     """A cluster the user already has: kubeconfig + context, never created or deleted."""
@@ -59,6 +71,21 @@ class ExistingCluster:
 
     def release(self) -> None:
         """Nothing to undo: an existing cluster is never created or deleted."""
+
+    def describe(self) -> str:
+        """``cluster=existing (<kubeconfig> from <where>, context <name>)``."""
+        from pytest_chaos.settings import kubeconfig_origin
+
+        origin = kubeconfig_origin(self.kubeconfig)
+        return f"cluster=existing ({origin}, context {self.context or 'current'})"
+
+    def running(self) -> bool:
+        """An existing cluster is assumed to be there (reaching it tells otherwise)."""
+        return True
+
+    def dead_components(self) -> list[str]:
+        """Not ours to watch: an existing cluster's components are its operator's."""
+        return []
 
 
 class LocalClusterProvider:
@@ -108,6 +135,18 @@ class LocalClusterProvider:
     def release(self) -> None:
         """Leave the cluster; the last session out stops a cluster that a session started."""
         self.cluster.detach(self.user)
+
+    def describe(self) -> str:
+        """``cluster=local (embedded, name '<name>')``."""
+        return f"cluster=local (embedded, name {self.cluster.name!r})"
+
+    def running(self) -> bool:
+        """Whether the embedded cluster's API server runs now."""
+        return self.cluster.status().running
+
+    def dead_components(self) -> list[str]:
+        """The local cluster's components (API server, containerd, kubelet...) that died."""
+        return self.cluster.dead_components()
 
 
 def provider_for(settings: Settings) -> ClusterProvider:
