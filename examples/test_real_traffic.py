@@ -207,6 +207,8 @@ def test_a_dns_outage_fails_new_lookups_but_not_the_connections_already_open(
         assert state["connected"], state
         return state
 
+    # The Service serves before the app first calls it: the connection it pools is to web.
+    steady.http(f"http://{web_ip}/").assert_ok(within=20, consecutive=3)
     eventually(lambda: answers("http://web/"), within=20)  # it now holds a pooled connection
     before = eventually(broker, within=20)
 
