@@ -58,6 +58,7 @@ _EPHEMERAL: tuple[Rule, ...] = (
 )
 FAULTS: dict[str, tuple[Rule, ...]] = {
     "pods.kill": (("", "pods", ("delete",)),),
+    "random.pods": (("", "pods", ("delete",)),),
     "deployments.delete": (("apps", "deployments", ("delete", "create")),),
     "deployments.scale": (("apps", "deployments", ("patch",)),),
     "deployments.restart": (("apps", "deployments", ("patch",)),),
