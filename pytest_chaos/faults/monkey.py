@@ -78,8 +78,14 @@ class Monkey:
         self._thread: threading.Thread | None = None
         self._started = 0.0
 
-    def run(self) -> None:
-        """Run the schedule in this thread until it is over or stop() is called."""
+    def run(self, on_done: Callable[[], None] = lambda: None) -> None:
+        """Run the schedule in this thread until it is over or stop() is called; then on_done."""
+        try:
+            self._run()
+        finally:
+            on_done()
+
+    def _run(self) -> None:
         self._started = time.monotonic()
         for tick in range(self.schedule.ticks):
             wait = self.schedule.due(tick) - (time.monotonic() - self._started)
@@ -91,9 +97,11 @@ class Monkey:
                 self.errors.append(f"tick {tick}: {type(exc).__name__}: {exc}")
                 self._say(f"tick {tick} failed: {type(exc).__name__}: {exc}", {})
 
-    def start(self) -> None:
-        """Run the schedule in a daemon thread."""
-        self._thread = threading.Thread(target=self.run, name="pytest-chaos-monkey", daemon=True)
+    def start(self, on_done: Callable[[], None] = lambda: None) -> None:
+        """Run the schedule in a daemon thread (on_done is called in it when it ends)."""
+        self._thread = threading.Thread(
+            target=self.run, args=(on_done,), name="pytest-chaos-monkey", daemon=True
+        )
         self._thread.start()
 
     def stop(self, *, timeout: float = 60.0) -> bool:
@@ -149,8 +157,8 @@ class Monkey:
                 continue
             self._before_kill(pod)
             self._delete(pod)
-            self._say(f"killed {kill}", asdict(kill))
             self.kills.append(kill)
+            self._say(f"killed {kill}", asdict(kill))
 
     def _skip(self, tick: int, why: str) -> None:
         self.skipped.append(f"tick {tick}: {why}")

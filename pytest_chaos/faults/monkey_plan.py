@@ -12,6 +12,7 @@ the victim's group (the pods sharing its ``kube-monkey/identifier``) instead of 
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Schedule:
     @property
     def ticks(self) -> int:
         """How many kills are due (each tick kills once, or skips)."""
-        return max(1, int(self.for_ // self.every + (self.for_ % self.every > 1e-9)))
+        return max(1, math.ceil(self.for_ / self.every - 1e-9))
 
     def due(self, tick: int) -> float:
         """Seconds after the start when tick is due."""
@@ -76,22 +77,29 @@ def check_random_pods(
     exclude: str | None = None,
     max_in_flight: int = 1,
     kube_monkey: bool = False,
+    names: Mapping[str, str] | None = None,
 ) -> Schedule:
-    """Validate the arguments of ``chaos.random.pods``; raise ChaosConfigError naming the one."""
+    """Validate the arguments of ``chaos.random.pods``; raise ChaosConfigError naming the one.
+
+    ``names`` renames arguments in messages (``{"for_": "--for"}`` for the command line).
+    """
+    called = {"every": "every", "for_": "for_", "max_in_flight": "max_in_flight", **(names or {})}
+    every_name, for_name, flight_name = called["every"], called["for_"], called["max_in_flight"]
     if not isinstance(namespace, str) or not namespace:
         raise ChaosConfigError(f"namespace={namespace!r} must be one namespace name")
-    every_s = as_seconds(every, name="every")
-    for_s = as_seconds(for_, name="for_")
+    every_s = as_seconds(every, name=every_name)
+    for_s = as_seconds(for_, name=for_name)
     if every_s <= 0:
-        raise ChaosConfigError(f"every={every!r} must be above 0 (e.g. every='30s')")
+        raise ChaosConfigError(f"{every_name}={every!r} must be above 0 (e.g. {every_name}='30s')")
     if every_s > for_s:
         raise ChaosConfigError(
-            f"every={every!r} is longer than for_={for_!r}: no kill would be due; make every "
-            "shorter than for_ (e.g. every='30s', for_='10m')"
+            f"{every_name}={every!r} is longer than {for_name}={for_!r}: no kill would be due; "
+            f"make {every_name} shorter than {for_name} (e.g. {every_name}='30s', "
+            f"{for_name}='10m')"
         )
     if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1:
         raise ChaosConfigError(
-            f"max_in_flight={max_in_flight!r} must be a whole number >= 1 (pods killed and not "
+            f"{flight_name}={max_in_flight!r} must be a whole number >= 1 (pods killed and not "
             "yet replaced and Ready, beyond which a tick skips)"
         )
     if not isinstance(kube_monkey, bool):
@@ -100,8 +108,10 @@ def check_random_pods(
         every=every_s,
         for_=for_s,
         max_in_flight=max_in_flight,
-        selector=parse_label_selector(selector, name="selector"),
-        exclude=parse_label_selector(exclude, name="exclude") if exclude else (),
+        selector=parse_label_selector(selector, name=called.get("selector", "selector")),
+        exclude=(
+            parse_label_selector(exclude, name=called.get("exclude", "exclude")) if exclude else ()
+        ),
         kube_monkey=kube_monkey,
     )
 
