@@ -187,6 +187,10 @@ class RandomPodsFault(Fault):
         )
         self.monkey = monkey
 
+    def __enter__(self) -> RandomPodsFault:
+        """Use as ``with chaos.random.pods(...) as monkey:``; the schedule stops on exit."""
+        return self
+
     @property
     def kills(self) -> list[Kill]:
         """The kills so far, in order."""
