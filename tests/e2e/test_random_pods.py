@@ -184,3 +184,26 @@ def test_bad_every():
     err = result.stdout.str() + result.stderr.str()
     assert "every='1m' is longer than for_='30s'" in err
     assert "every='soon' is not a duration" in err
+
+
+def test_a_dry_run_plans_the_schedule_and_kills_nobody(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_dry="""
+import pytest
+from pytest_chaos import TEST_NAMESPACE
+
+@pytest.mark.chaos_random_pods(namespace=TEST_NAMESPACE, every="1s", for_="1m")
+def test_marked(chaos_namespace):
+    raise AssertionError("a dry run never runs the test body")
+
+def test_fixture(chaos, chaos_namespace):
+    chaos.random.pods(namespace=chaos_namespace, every="1s", for_="1m")
+    raise AssertionError("a dry run stops at the plan")
+"""
+    )
+    result = pytester.runpytest_subprocess(*ARGS, "--chaos-dry-run", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(
+        ["*chaos dry run: would kill any pod in chaos-* every 1s for 60s (60 tick(s)*"]
+    )
+    assert "faults injected: 0," in result.stdout.str()
