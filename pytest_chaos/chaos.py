@@ -12,6 +12,7 @@ from pytest_chaos.faults import Fault, FaultContext, journal_verbs
 from pytest_chaos.faults.deployments import WorkloadFaults
 from pytest_chaos.faults.istio import IstioFaults
 from pytest_chaos.faults.load import LoadFaults
+from pytest_chaos.faults.monkey import RandomFaults
 from pytest_chaos.faults.network import NetworkFaults
 from pytest_chaos.faults.nodes import NodeFaults
 from pytest_chaos.faults.pods import PodFaults
@@ -74,7 +75,7 @@ class Chaos:
     """The fault injector: one group of verbs per family of faults.
 
     Groups: ``pods``, ``deployments``, ``statefulsets``, ``nodes``, ``istio``, ``network``,
-    ``stress``, ``load``.
+    ``stress``, ``load``, ``random``.
 
     Every verb returns a :class:`~pytest_chaos.faults.Fault`. Whatever is still active when the
     fixture ends is reverted, newest first; every revert is attempted even if one fails.
@@ -117,6 +118,7 @@ class Chaos:
         self.network = NetworkFaults(ctx)
         self.stress = StressFaults(ctx)
         self.load = LoadFaults(ctx)
+        self.random = RandomFaults(ctx)
         journal_verbs(self)  # last: every group above is journaled
 
     @property

@@ -186,6 +186,12 @@ def _cleanup(args: argparse.Namespace) -> int:
 def _rbac(args: argparse.Namespace) -> int:
     from pytest_chaos import rbac
 
+    if args.monkey:
+        if args.paths:
+            _say("pytest-chaos: error: rbac --monkey NS takes no test paths")
+            return 2
+        print(rbac.monkey_manifest(args.monkey, name=args.name), end="")
+        return 0
     paths = [Path(p) for p in args.paths or ["."]]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
@@ -224,7 +230,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rbac.add_argument("paths", nargs="*", help="test files or directories (default: .)")
     rbac.add_argument("--name", default="pytest-chaos", help="the ClusterRole's name")
+    rbac.add_argument(
+        "--monkey",
+        metavar="NS",
+        help="instead: the ServiceAccount, Role and RoleBinding `pytest-chaos monkey` needs in NS",
+    )
     rbac.set_defaults(func=_rbac)
+
+    from pytest_chaos import monkey_cli
+
+    monkey_cli.add_parser(commands)
 
     cluster = commands.add_parser("cluster", help="the embedded local Kubernetes cluster")
     verbs = cluster.add_subparsers(dest="verb", required=True)

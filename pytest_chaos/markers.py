@@ -75,6 +75,30 @@ def chaos_pod_kill(
     check_grace_period(grace_period)
 
 
+def chaos_random_pods(
+    *,
+    namespace: str,
+    every: Duration,
+    for_: Duration,
+    selector: str | None = None,
+    exclude: str | None = None,
+    max_in_flight: int = 1,
+    kube_monkey: bool = False,
+) -> None:
+    """Kill random pods of namespace on a schedule during the test (``chaos.random.pods``)."""
+    from pytest_chaos.faults.monkey_plan import check_random_pods
+
+    check_random_pods(
+        namespace=namespace,
+        every=every,
+        for_=for_,
+        selector=selector,
+        exclude=exclude,
+        max_in_flight=max_in_flight,
+        kube_monkey=kube_monkey,
+    )
+
+
 def chaos_deployment_delete(name: str, *, namespace: str, within: Duration = 60) -> None:
     """Delete a Deployment during the test, re-create it after (``chaos.deployments.delete``)."""
     _name_of("name", name)
@@ -477,6 +501,7 @@ FAULT_MARKERS: dict[str, FaultMarker] = {
     m.name: m
     for m in (
         FaultMarker("chaos_pod_kill", chaos_pod_kill, "pods", "kill"),
+        FaultMarker("chaos_random_pods", chaos_random_pods, "random", "pods"),
         FaultMarker("chaos_deployment_delete", chaos_deployment_delete, "deployments", "delete"),
         FaultMarker("chaos_deployment_scale", chaos_deployment_scale, "deployments", "scale"),
         FaultMarker("chaos_deployment_restart", chaos_deployment_restart, "deployments", "restart"),

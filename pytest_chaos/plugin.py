@@ -66,6 +66,8 @@ _OUTPUT_ERRORS_KEY = pytest.StashKey[list[str]]()
 HYPOTHESES_KEY = pytest.StashKey["Hypotheses"]()
 #: Per test: outcome, timeline, probe summaries (from reports, so xdist workers' arrive too).
 _TESTS_KEY = pytest.StashKey[dict[str, dict[str, Any]]]()
+#: The terminal summary's line about the notification (posted, or why not).
+_NOTIFY_KEY = pytest.StashKey[str]()
 
 
 def _interrupt_on_sigterm(signum: int, _frame: object) -> None:
@@ -360,12 +362,13 @@ def pytest_runtest_makereport(
         steady_probes = item.stash.get(STEADY_KEY, None)
         report.__dict__["chaos"] = {
             "timeline": [asdict(e) for e in timeline.events],
+            # Each monitor with what it watched, as its probe line in the timeline says it.
             "monitors": [
-                str(m)
-                for m in [
-                    *getattr(steady_probes, "monitors", []),
-                    *getattr(steady_probes, "object_monitors", []),
-                ]
+                *(
+                    f"{m.probe.method} {m.probe.url}: {m}"
+                    for m in getattr(steady_probes, "monitors", [])
+                ),
+                *(f"{m.what}: {m}" for m in getattr(steady_probes, "object_monitors", [])),
             ],
         }
     if report.failed and call.excinfo is not None:
@@ -504,8 +507,10 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
     from pytest_chaos.report import notify
 
     outcomes = dict(Counter(t["outcome"].split()[0] for t in tests))
-    if settings.notify is not None:
-        notify.send(settings.notify, total, outcomes, run=run_id, seed=seed)
+    run_summary = notify.summary(total, outcomes, tests, run=run_id, seed=seed)
+    if settings.notify is not None and notify.wanted(settings.notify_on, run_summary):
+        delivery = notify.send(settings.notify, run_summary, timeout=settings.notify_timeout)
+        config.stash[_NOTIFY_KEY] = delivery.line(settings.notify)
     if settings.journal is not None:
         from pytest_chaos.report import journal
 
@@ -517,10 +522,7 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
         except OSError as exc:
             failed.append(write_failed("--chaos-journal", settings.journal, exc))
     summary = {
-        "text": notify.message(total, outcomes, run=run_id, seed=seed),
-        "run": run_id,
-        "seed": seed,
-        "outcomes": outcomes,
+        **{k: v for k, v in run_summary.items() if k != "chaos"},
         **total,
     }
     config.hook.pytest_chaos_run_summary(config=config, summary=summary)
@@ -538,6 +540,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     """The chaos summary: faults injected and reverted, revert failures, leftovers."""
     for problem in config.stash.get(_OUTPUT_ERRORS_KEY, []):
         terminalreporter.write_line(f"chaos: ERROR {problem}", red=True)
+    notified = config.stash.get(_NOTIFY_KEY, None)
+    if notified is not None:
+        terminalreporter.write_line(f"chaos: {notified}", yellow=notified.startswith("WARNING"))
     if config.stash[SETTINGS_KEY].dry_run:
         plans = [
             f"{test['nodeid']}: {event['text']}"

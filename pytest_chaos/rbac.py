@@ -58,6 +58,7 @@ _EPHEMERAL: tuple[Rule, ...] = (
 )
 FAULTS: dict[str, tuple[Rule, ...]] = {
     "pods.kill": (("", "pods", ("delete",)),),
+    "random.pods": (("", "pods", ("delete",)),),
     "deployments.delete": (("apps", "deployments", ("delete", "create")),),
     "deployments.scale": (("apps", "deployments", ("patch",)),),
     "deployments.restart": (("apps", "deployments", ("patch",)),),
@@ -127,3 +128,35 @@ def manifest(faults: Iterable[str], *, throwaway: bool, name: str = "pytest-chao
         "rules": rules(faults, throwaway=throwaway),
     }
     return yaml.safe_dump(role, sort_keys=False)
+
+
+#: What ``pytest-chaos monkey`` needs in its namespace: list its pods, delete them. Nothing else.
+MONKEY: tuple[Rule, ...] = (("", "pods", ("delete", "list")),)
+
+
+def monkey_manifest(namespace: str, *, name: str = "pytest-chaos-monkey") -> str:
+    """A ServiceAccount, a Role in namespace and their RoleBinding for ``pytest-chaos monkey``."""
+    import yaml
+
+    labels = {"app.kubernetes.io/managed-by": "pytest-chaos"}
+    meta = {"name": name, "namespace": namespace, "labels": labels}
+    documents = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": [
+                {"apiGroups": [group], "resources": [resource], "verbs": sorted(verbs)}
+                for group, resource, verbs in MONKEY
+            ],
+        },
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        },
+    ]
+    return yaml.safe_dump_all(documents, sort_keys=False)

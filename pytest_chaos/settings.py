@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -29,6 +30,8 @@ class Option:
     default: str | None = None
     choices: tuple[str, ...] | None = None
     kind: Literal["str", "bool", "list"] = "str"
+    #: Another environment variable read when :attr:`env` is unset (e.g. a conventional name).
+    env_alias: str | None = None
 
     @property
     def flag(self) -> str:
@@ -148,7 +151,30 @@ OPTIONS: tuple[Option, ...] = (
         kind="bool",
     ),
     Option("report", "write an HTML report of the run's chaos (tests, faults, timelines) here"),
-    Option("notify", "post the run's chaos summary as JSON to this URL (Slack-compatible)"),
+    Option(
+        "notify",
+        "post the run's summary to this webhook URL (Block Kit for a Slack incoming webhook, "
+        "JSON otherwise); the URL is a secret: prefer $PYTEST_CHAOS_NOTIFY_URL or "
+        "--chaos-notify-url-file to the command line",
+        env_alias="PYTEST_CHAOS_NOTIFY_URL",
+    ),
+    Option(
+        "notify_url_file",
+        "read the --chaos-notify webhook URL from this file (e.g. a mounted Secret)",
+    ),
+    Option(
+        "notify_on",
+        "when to notify: failure (a failed run, or faults left behind), always, or never "
+        "(default failure)",
+        default="failure",
+        choices=("failure", "always", "never"),
+    ),
+    Option(
+        "notify_timeout",
+        "total time the notification may take, retries included, e.g. 10s; when it is spent "
+        "the run ends with a warning, never a failure (default 10s)",
+        default="10s",
+    ),
     Option("cleanup", "revert leftovers of crashed runs in the cluster, then exit", kind="bool"),
     Option(
         "lease_wait",
@@ -193,6 +219,8 @@ class Settings:
     cleanup: bool = False
     report: Path | None = None
     notify: str | None = None
+    notify_on: Literal["failure", "always", "never"] = "failure"
+    notify_timeout: float = 10.0
     toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
     lease_wait: float = DEFAULT_LEASE_WAIT
     revert_timeout: float = DEFAULT_REVERT_TIMEOUT
@@ -214,9 +242,10 @@ def _raw(config: _ConfigLike, option: Option) -> tuple[str | None, str]:
         if option.kind == "list":
             return ",".join(value), option.flag
         return str(value), option.flag
-    env = os.environ.get(option.env)
-    if env:
-        return env, f"environment variable {option.env}"
+    for name in (option.env, option.env_alias):
+        env = os.environ.get(name) if name else None
+        if env:
+            return env, f"environment variable {name}"
     ini = config.getini(option.ini)
     if ini:
         if option.kind == "list":
@@ -351,7 +380,9 @@ def resolve(config: _ConfigLike) -> Settings:
         journal_append=journal_append,
         cleanup=_as_bool(by_name["cleanup"], *raw["cleanup"]),
         report=Path(raw["report"][0]) if raw["report"][0] else None,
-        notify=_url(raw["notify"]),
+        notify=_notify_url(raw["notify"], raw["notify_url_file"]),
+        notify_on=_notify_on(raw["notify_on"][0]),
+        notify_timeout=_duration(by_name["notify_timeout"], raw["notify_timeout"]),
         toolbox_image=raw["toolbox_image"][0] or DEFAULT_TOOLBOX_IMAGE,
         lease_wait=_duration(by_name["lease_wait"], raw["lease_wait"]),
         revert_timeout=_duration(by_name["revert_timeout"], raw["revert_timeout"]),
@@ -392,10 +423,44 @@ def _delay(raw: tuple[str | None, str]) -> float:
         raise ChaosConfigError(f"{exc} (from {source})") from None
 
 
-def _url(raw: tuple[str | None, str]) -> str | None:
+def _notify_on(value: str | None) -> Literal["failure", "always", "never"]:
+    # The choice itself was checked against Option.choices in resolve().
+    if value == "always":
+        return "always"
+    return "never" if value == "never" else "failure"
+
+
+def _notify_url(raw: tuple[str | None, str], file: tuple[str | None, str]) -> str | None:
+    """The webhook URL: given directly, or read from --chaos-notify-url-file."""
     value, source = raw
+    path_value, path_source = file
+    if value and path_value:
+        raise ChaosConfigError(
+            f"--chaos-notify-url-file: {path_value!r} from {path_source}, but a URL is also "
+            f"given by {source}; give the URL one way only"
+        )
+    if path_value:
+        path = Path(path_value).expanduser()
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ChaosConfigError(
+                f"--chaos-notify-url-file: {path} (from {path_source}) cannot be read: "
+                f"{exc.strerror or exc}; give a file holding the webhook URL"
+            ) from None
+        if not value:
+            raise ChaosConfigError(
+                f"--chaos-notify-url-file: {path} (from {path_source}) is empty; it must hold "
+                "the webhook URL"
+            )
+        source = f"the file {path} (from {path_source})"
     if not value:
         return None
-    if not value.startswith(("http://", "https://")):
-        raise ChaosConfigError(f"--chaos-notify: {value!r} from {source} is not an http(s) URL")
+    if not value.startswith(("http://", "https://")) or not urlsplit(value).hostname:
+        # Never echo the value: it is meant to be a secret and may be one, mistyped.
+        shown = repr(value) if source.startswith("--") else "the value"
+        raise ChaosConfigError(
+            f"--chaos-notify: {shown} from {source} is not an http(s) URL; give the webhook's "
+            "URL, e.g. https://hooks.slack.com/services/..."
+        )
     return value

@@ -78,21 +78,10 @@ def test_the_report_and_the_notification_tell_the_run(
     assert "<script>" not in page
     assert "failed" in page
 
-    (posted,) = received
+    (posted,) = received  # a failed run notifies (--chaos-notify-on=failure, the default)
     assert posted["text"].startswith("pytest-chaos run ")
     assert "failed: 1 failed, 2 passed; faults injected 2, reverted 2" in posted["text"]
     assert posted["chaos"]["leftovers"] == []
-
-
-def test_an_unreachable_webhook_is_a_warning_not_a_failure(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_ok(chaos):\n    pass\n")
-    result = pytester.runpytest_subprocess(*ARGS, "--chaos-notify=http://127.0.0.1:9/nowhere")
-    result.assert_outcomes(passed=1)
-    assert result.ret == 0
-    assert (
-        "--chaos-notify: could not post to http://127.0.0.1:9/nowhere"
-        in result.stdout.str() + result.stderr.str()
-    )
 
 
 def test_a_notify_value_that_is_not_a_url_is_a_usage_error(pytester: pytest.Pytester) -> None:
