@@ -393,6 +393,11 @@ class LocalCluster:
             check_count(count, "real_nodes", "the caller", machine_limit())
         except ChaosConfigError as exc:
             raise ClusterError(str(exc)) from None
+        from pytest_chaos.cluster.realnodes.cluster import requirements
+
+        missing = requirements(self.state_dir)
+        if missing:
+            raise ClusterError("this host cannot run real nodes:\n  " + "\n  ".join(missing))
         holder = self._real_nodes_holder()
         if holder is not None:
             raise ClusterError(

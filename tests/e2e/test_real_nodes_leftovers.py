@@ -88,3 +88,52 @@ def test_a_cluster_killed_while_running_is_cleaned_by_the_next_up(cli: Cli) -> N
     down = cli.run("down")
     assert down.returncode == 0, down.stderr
     assert host_leftovers(cli.state_dir) == []
+
+
+def broken_kubelet_cache(into: Path, broken_node: str) -> Path:
+    """The binary cache, but the kubelet of broken_node exits at once saying why."""
+    from pytest_chaos.cluster.binaries import cache_root
+
+    real = cache_root()
+    into.mkdir()
+    for entry in real.iterdir():
+        if not (entry.is_dir() and (entry / "kubelet").is_file()):
+            (into / entry.name).symlink_to(entry)
+            continue
+        copy = into / entry.name
+        copy.mkdir()
+        for item in entry.iterdir():
+            if item.name != "kubelet":
+                (copy / item.name).symlink_to(item)
+        wrapper = copy / "kubelet"
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f'case "$*" in *--hostname-override={broken_node}\\ *|*--hostname-override='
+            f'{broken_node}) echo "kubelet: this node is broken on purpose"; exit 3;; esac\n'
+            f'exec {entry / "kubelet"} "$@"\n'
+        )
+        wrapper.chmod(0o755)
+    return into
+
+
+def test_a_node_that_fails_to_start_is_torn_down_with_the_rest_and_its_log_shown(
+    cli: Cli,
+) -> None:
+    cache = broken_kubelet_cache(cli.state_root.parent / "cache", "real-node-1")
+    broken = Cli(cli.state_root)
+    broken.env = {**cli.env, "PYTEST_CHAOS_CACHE_DIR": str(cache)}
+    up = broken.run("up", "--real-nodes", "3", "--nodes", "0")
+    assert up.returncode == 1, up.stderr
+    assert "this node is broken on purpose" in up.stderr
+    assert "real-node-1/logs/kubelet.log" in up.stderr
+    assert host_leftovers(cli.state_dir) == []  # real-node-0 and -2 went too
+    assert not cli.state_dir.exists()
+
+
+def test_a_state_directory_too_long_for_unix_sockets_is_refused_up_front(tmp_path: Path) -> None:
+    deep = Cli(tmp_path / ("x" * 60) / "clusters")
+    up = deep.run("up", "--real-nodes", "1", "--nodes", "0")
+    assert up.returncode == 1
+    assert "too long for unix sockets" in up.stderr
+    assert "PYTEST_CHAOS_STATE_DIR" in up.stderr
+    assert not deep.state_dir.exists()  # refused before anything started

@@ -50,11 +50,24 @@ def saved_plan(state_dir: Path) -> Plan | None:
         return None
 
 
-def requirements() -> list[str]:
-    """What this host lacks to run netns real nodes (the host-network node's list, minus ports)."""
+#: sun_path holds 108 bytes on Linux; containerd refuses paths over 104.
+_SOCKET_PATH_MAX = 104
+
+
+def requirements(state_dir: Path | None = None) -> list[str]:
+    """What this host (and state_dir's path) lacks to run netns real nodes."""
     found = [m for m in missing_requirements() if "is in use" not in m]
     if shutil.which("nsenter") is None:
         found.append("command 'nsenter': apt-get install -y util-linux")
+    if state_dir is not None:
+        where = node.layout(state_dir, plan(1).nodes[0])
+        longest = where.kubelet_root / "pod-resources" / "kubelet.sock"
+        if len(str(longest)) >= _SOCKET_PATH_MAX - 2:  # real-node-NN: room for two digits
+            found.append(
+                f"the state directory's path is too long for unix sockets ({longest} has "
+                f"{len(str(longest))} characters, at most {_SOCKET_PATH_MAX - 3}): set "
+                "PYTEST_CHAOS_STATE_DIR to a shorter directory"
+            )
     return found
 
 
@@ -75,7 +88,7 @@ def start(
     On any failure, everything is stopped and every host change undone before the error (which
     carries the failing node's log) propagates.
     """
-    problems = requirements()
+    problems = requirements(state_dir)
     if problems:
         raise ClusterError("this host cannot run real nodes:\n  " + "\n  ".join(problems))
     deadline = Deadline(timeout)
