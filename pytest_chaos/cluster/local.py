@@ -341,6 +341,7 @@ class LocalCluster:
             nodes=nodes,
             ephemeral=user is not None,
             pod_ready_delay=pod_ready_delay,
+            real_nodes=real_nodes,
         )
         try:
             self._start(state, binaries_by_name, say, deadline=deadline)
@@ -712,7 +713,9 @@ class LocalCluster:
                 f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
                 # Room for a busy machine: a pod the node controller marks NotReady on a kwok
                 # node never becomes Ready again, so a heartbeat flap would break tests for good.
-                "--node-monitor-grace-period=120s",
+                # Real nodes heartbeat every 4 s: 20 s tells a stopped one (chaos.nodes.stop)
+                # in seconds, not minutes.
+                f"--node-monitor-grace-period={'20s' if state.real_nodes else '120s'}",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
                 "--profiling=false",

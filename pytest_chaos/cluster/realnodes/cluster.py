@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
+import signal
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -192,6 +194,7 @@ def _wait_ready(
 def stop(state_dir: Path, records: Iterable[ProcessRecord]) -> list[str]:
     """Stop the DNS, every kube-proxy and kubelet, the containers, containerd; then clean up."""
     running = [r for r in records if processes.is_running(r)]
+    _continue(processes.find_orphans(str(base(state_dir)) + "/"))  # a stopped node's
     first = [r.pid for r in running if r.component != "containerd"]
     processes.terminate(first, grace=10.0)
     the_plan = saved_plan(state_dir)
@@ -200,6 +203,12 @@ def stop(state_dir: Path, records: Iterable[ProcessRecord]) -> list[str]:
             _kill_containers(node.layout(state_dir, each).socket)
     processes.terminate([r.pid for r in running if r.component == "containerd"], grace=10.0)
     return cleanup(state_dir)
+
+
+def _continue(pids: Iterable[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGCONT)
 
 
 def _kill_containers(socket: Path) -> None:
@@ -227,6 +236,7 @@ def cleanup(state_dir: Path) -> list[str]:
     the_plan = saved_plan(state_dir)
     orphans = processes.find_orphans(str(where) + "/")
     if orphans:
+        _continue(orphans)  # a frozen process acts on SIGTERM only once continued
         processes.terminate(orphans, grace=5.0)
     if the_plan is not None:
         for each in the_plan.nodes:
