@@ -429,7 +429,8 @@ class NodeFaults:
             how: ``drain`` (cordon and evict, honouring budgets), ``cordon``, ``taint`` (a
                 NoExecute taint ``chaos.pytest.dev/zone-outage``: pods without a toleration are
                 evicted at once, budgets are not consulted, as when a zone goes dark) or
-                ``delete`` (the Node objects).
+                ``delete`` (the Node objects) or ``stop`` (the machines go down: real nodes
+                of a cluster pytest-chaos started, see ``stop``).
             timeout: for ``drain``, the whole drain; for ``delete``, how long the Node objects
                 may take to go.
 
@@ -464,6 +465,10 @@ class NodeFaults:
             # A dark zone loses its local data anyway: emptyDir pods are evicted too.
             plans = self._drain_plans(names, True)
         ctx.plan(kind, f"{verb}: {', '.join(names)}")
+        if how == "stop":
+            from pytest_chaos.faults.node_stop import stop_nodes
+
+            return stop_nodes(ctx, chosen, kind, seconds)
         records: list[UndoRecord] = []
         with injecting(ctx, kind, records):
             if how == "cordon":

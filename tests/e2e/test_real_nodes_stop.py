@@ -86,13 +86,59 @@ def test_the_last_ready_nodes_are_never_all_stopped(chaos):
         chaos.nodes.stop(selector="chaos.pytest.dev/real-node=true", count=3)
 
 
+def test_a_drain_moves_the_pods_and_users_see_at_least_99_percent(
+    chaos, kube, steady, chaos_namespace
+):
+    body = deployment("web")
+    body["spec"]["template"]["spec"]["containers"][0]["lifecycle"] = {
+        "preStop": {"sleep": {"seconds": 3}}
+    }
+    kube.apps.create_namespaced_deployment(chaos_namespace, body)
+    kube.policy.create_namespaced_pod_disruption_budget(chaos_namespace, {
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},
+    })
+    kube.core.create_namespaced_service(chaos_namespace, {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    })
+    pods = ready_elsewhere(kube, chaos_namespace, victim=None)
+    ip = kube.core.read_namespaced_service("web", chaos_namespace).spec.cluster_ip
+    url = f"http://{ip}/"
+    steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
+    victim = pods[0].spec.node_name
+    with steady.http(url, timeout=1).monitor(every=0.05) as traffic:
+        chaos.nodes.drain(victim)
+        moved = ready_elsewhere(kube, chaos_namespace, victim)
+    assert victim not in {p.spec.node_name for p in moved}
+    assert traffic.availability >= 0.99, str(traffic)
+
+
+def test_a_zone_outage_by_stop_stops_every_node_of_the_zone(chaos, kube):
+    fault = chaos.nodes.zone_outage("c", how="stop", timeout="60s")
+    assert fault.targets == ("real-node-2",)
+    assert not node_ready(kube.read(kube.core.read_node, "real-node-2"))
+    fault.revert()
+    assert node_ready(kube.read(kube.core.read_node, "real-node-2"))
+
+
 @pytest.mark.chaos_node_stop(selector="topology.kubernetes.io/zone=b")
 def test_the_marker_stops_the_zone_b_node_for_the_test(kube):
     assert not node_ready(kube.read(kube.core.read_node, "real-node-1"))
 """
 
 
-@pytest.fixture
+KILLED = """
+import os, signal
+
+
+def test_killed_while_a_node_is_stopped(chaos):
+    chaos.nodes.stop("real-node-2")
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.fixture(scope="module")
 def cli() -> Iterator[Cli]:
     missing = real_nodes.requirements()
     if missing:
@@ -115,12 +161,43 @@ def test_stop_by_effect_on_real_nodes(cli: Cli, pytester: pytest.Pytester) -> No
         "-p", "no:cacheprovider", "--chaos-cluster=local", f"--chaos-local-name={NAME}",
         "--chaos-local-real-nodes=3", "--chaos-local-nodes=0", "-v",
     )  # fmt: skip
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=5)
     kube = cli.kube()
     try:
         from pytest_chaos.faults.node_stop import node_ready
 
         for index in range(3):  # the marker's revert too
             assert node_ready(kube.read(kube.core.read_node, f"real-node-{index}"))
+    finally:
+        kube.close()
+
+
+def test_cleanup_after_a_kill_9_starts_the_stopped_node_again(
+    cli: Cli, pytester: pytest.Pytester
+) -> None:
+    import subprocess
+    import sys
+
+    from pytest_chaos.cluster.realnodes import freeze
+    from pytest_chaos.faults.node_stop import node_ready
+
+    pytester.makepyfile(test_killed=KILLED)
+    for key, value in cli.env.items():
+        pytester._monkeypatch.setenv(key, value)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--chaos-cluster=local", f"--chaos-local-name={NAME}",
+        "--chaos-local-real-nodes=3", "--chaos-local-nodes=0",
+    )  # fmt: skip
+    assert result.ret != 0  # killed
+    assert freeze.stopped(cli.state_dir, "real-node-2")  # left behind, as a crash leaves it
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "pytest_chaos", "cleanup", "--local", NAME],
+        env=cli.env, capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert cleanup.returncode == 0, cleanup.stdout + cleanup.stderr
+    assert not freeze.stopped(cli.state_dir, "real-node-2")
+    kube = cli.kube()
+    try:
+        assert node_ready(kube.read(kube.core.read_node, "real-node-2"))
     finally:
         kube.close()
