@@ -163,6 +163,16 @@ class _State:
         )
 
 
+def _described(record: ProcessRecord) -> str:
+    """A component's name, with its node's for a netns real node's (``kubelet (real-node-1)``)."""
+    parts = Path(record.log).parts
+    if "realnodes" in parts[:-1]:
+        index = parts.index("realnodes")
+        if index + 2 < len(parts) and parts[index + 1].startswith("real-node-"):
+            return f"{record.component} ({parts[index + 1]})"
+    return record.component
+
+
 class LocalCluster:
     """One named local cluster and its state directory."""
 
@@ -500,7 +510,7 @@ class LocalCluster:
         state = self._read_state()
         if state is None:
             return []
-        return [p.component for p in state.processes if not processes.is_running(p)]
+        return [_described(p) for p in state.processes if not processes.is_running(p)]
 
     def status(self) -> Status:
         """What runs, without changing anything."""

@@ -69,7 +69,9 @@ def test_a_killed_kubelet_is_reported_dead_and_down_still_leaves_nothing(cli: Cl
     assert cluster.dead_components() == []
     (victim,) = kubelets(cli.state_dir, "real-node-1")
     os.kill(victim, signal.SIGKILL)
-    assert Deadline(10).poll(lambda: cluster.dead_components() == ["kubelet"], every=0.1)
+    assert Deadline(10).poll(
+        lambda: cluster.dead_components() == ["kubelet (real-node-1)"], every=0.1
+    )
     status = cli.run("status")
     assert "kubelet" in status.stdout + status.stderr
     down = cli.run("down")

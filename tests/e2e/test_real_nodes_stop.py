@@ -153,10 +153,12 @@ def cli() -> Iterator[Cli]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_stop_by_effect_on_real_nodes(cli: Cli, pytester: pytest.Pytester) -> None:
+def test_stop_by_effect_on_real_nodes(
+    cli: Cli, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytester.makepyfile(test_inner=INNER)
     for key, value in cli.env.items():
-        pytester._monkeypatch.setenv(key, value)
+        monkeypatch.setenv(key, value)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--chaos-cluster=local", f"--chaos-local-name={NAME}",
         "--chaos-local-real-nodes=3", "--chaos-local-nodes=0", "-v",
@@ -173,7 +175,7 @@ def test_stop_by_effect_on_real_nodes(cli: Cli, pytester: pytest.Pytester) -> No
 
 
 def test_cleanup_after_a_kill_9_starts_the_stopped_node_again(
-    cli: Cli, pytester: pytest.Pytester
+    cli: Cli, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import subprocess
     import sys
@@ -183,7 +185,7 @@ def test_cleanup_after_a_kill_9_starts_the_stopped_node_again(
 
     pytester.makepyfile(test_killed=KILLED)
     for key, value in cli.env.items():
-        pytester._monkeypatch.setenv(key, value)
+        monkeypatch.setenv(key, value)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--chaos-cluster=local", f"--chaos-local-name={NAME}",
         "--chaos-local-real-nodes=3", "--chaos-local-nodes=0",

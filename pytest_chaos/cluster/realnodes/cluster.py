@@ -181,14 +181,42 @@ def _wait_ready(
                 last[name] = _node_condition(url, context, since - 1.0) or state
         return all(state == "Ready" for state in last.values())
 
-    if deadline.poll(ready, every=0.5):
+    if deadline.poll(ready, every=0.5) and deadline.poll(
+        lambda: not _tainted(server, context, last), every=0.2
+    ):
         return
+    tainted = _tainted(server, context, last)
+    if tainted and all(state == "Ready" for state in last.values()):
+        raise ClusterError(
+            f"real node(s) {', '.join(tainted)} still carried taints after "
+            f"{deadline.describe()} (the node lifecycle controller lifts not-ready taints once "
+            "a node is Ready): is kube-controller-manager running?"
+        )
     late = next(name for name, state in last.items() if state != "Ready")
     log = node.layout(state_dir, next(n for n in the_plan.nodes if n.name == late)).logs
     raise ClusterError(
         f"real node {late} was not Ready after {deadline.describe()} ({last[late]}); the last "
         f"lines of {log / 'kubelet.log'}:\n{processes.log_tail(log / 'kubelet.log')}"
     )
+
+
+def _tainted(server: str, context: ssl.SSLContext, names: Iterable[str]) -> list[str]:
+    """The nodes that still carry a taint (a fresh node's not-ready taint, lifted once Ready)."""
+    import urllib.error
+    import urllib.request
+
+    found = []
+    for name in names:
+        url = f"{server}/api/v1/nodes/{name}"
+        try:
+            with urllib.request.urlopen(url, context=context, timeout=3) as response:  # noqa: S310
+                node = json.loads(response.read())
+        except (OSError, ValueError, urllib.error.URLError):
+            found.append(name)
+            continue
+        if (node.get("spec") or {}).get("taints"):
+            found.append(name)
+    return found
 
 
 def stop(state_dir: Path, records: Iterable[ProcessRecord]) -> list[str]:
