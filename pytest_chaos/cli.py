@@ -53,6 +53,13 @@ def _cluster_up(args: argparse.Namespace) -> int:
     from pytest_chaos.durations import as_seconds
 
     delay = as_seconds(args.pod_ready_delay, name="--pod-ready-delay")
+    real_nodes = 0
+    if args.real_nodes is not None:
+        from pytest_chaos.capacity import check_count, machine_limit
+
+        real_nodes = check_count(
+            args.real_nodes, "--real-nodes", "the command line", machine_limit()
+        )
     result = cluster.up(
         nodes=args.nodes,
         port=args.port,
@@ -60,6 +67,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         pod_ready_delay=delay,
         real_node="yes" if args.real_node else "no",
+        real_nodes=real_nodes,
     )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
@@ -249,7 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_cluster_build)
 
     up = verbs.add_parser("up", help="start the local cluster (or reuse a running one)")
-    up.add_argument("--nodes", type=int, default=3, help="number of fake nodes (default 3)")
+    up.add_argument(
+        "--nodes", type=int, default=3, help="number of fake nodes (default 3; 0 with --real-nodes)"
+    )
     up.add_argument(
         "--port",
         type=int,
@@ -274,6 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a real node (containerd, kubelet, kube-proxy) where pods really run; "
         "fails listing what this host lacks",
+    )
+    up.add_argument(
+        "--real-nodes",
+        metavar="N",
+        default=None,
+        help="add N real nodes, each in its own network namespace with its own containerd, "
+        "kubelet and kube-proxy, untainted, in zones a, b, c (with them, --nodes 0 works)",
     )
     up.set_defaults(func=_cluster_up)
 

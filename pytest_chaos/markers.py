@@ -253,6 +253,20 @@ def chaos_node_delete(
     chaos_node_cordon(name, selector=selector, hosting=hosting, namespace=namespace, count=count)
 
 
+def chaos_node_stop(
+    name: str | Sequence[str] | None = None,
+    *,
+    selector: str | None = None,
+    count: int = 1,
+    timeout: Duration = "60s",
+) -> None:
+    """Stop real nodes during the test; start them again after (``chaos.nodes.stop``)."""
+    from pytest_chaos.durations import as_seconds
+
+    chaos_node_cordon(name, selector=selector, count=count)
+    as_seconds(timeout, name="timeout")
+
+
 def chaos_node_zone_outage(zone: str, *, how: str = "drain", timeout: Duration = "120s") -> None:
     """Take every node of a zone out during the test (``chaos.nodes.zone_outage``)."""
     from pytest_chaos.faults.node_rules import check_zone_outage_arguments
@@ -516,6 +530,7 @@ FAULT_MARKERS: dict[str, FaultMarker] = {
         FaultMarker("chaos_node_drain", chaos_node_drain, "nodes", "drain"),
         FaultMarker("chaos_node_taint", chaos_node_taint, "nodes", "taint"),
         FaultMarker("chaos_node_delete", chaos_node_delete, "nodes", "delete"),
+        FaultMarker("chaos_node_stop", chaos_node_stop, "nodes", "stop"),
         FaultMarker("chaos_node_zone_outage", chaos_node_zone_outage, "nodes", "zone_outage"),
         FaultMarker("chaos_network_partition", chaos_network_partition, "network", "partition"),
         FaultMarker("chaos_network_cut", chaos_network_cut, "network", "cut"),

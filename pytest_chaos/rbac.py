@@ -69,6 +69,8 @@ FAULTS: dict[str, tuple[Rule, ...]] = {
     "nodes.taint": _NODE_PATCH,
     "nodes.drain": _DRAIN,
     "nodes.delete": (("", "nodes", ("get", "list", "delete", "create")),),
+    # The machine is stopped on the host (our own clusters only); the API is only read.
+    "nodes.stop": (("", "nodes", ("get", "list")),),
     "nodes.zone_outage": (*_DRAIN, ("", "nodes", ("delete", "create"))),
     "istio.abort": _ISTIO,
     "istio.delay": _ISTIO,

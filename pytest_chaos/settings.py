@@ -111,6 +111,12 @@ OPTIONS: tuple[Option, ...] = (
         choices=("yes", "no", "auto"),
     ),
     Option(
+        "local_real_nodes",
+        "add this many real nodes to the embedded cluster, each in its own network namespace "
+        "(own containerd, kubelet, kube-proxy), untainted, in zones a, b, c; with them, "
+        "chaos_local_nodes may be 0",
+    ),
+    Option(
         "allow_namespace",
         "namespace chaos may touch (repeatable; default: any but "
         "kube-system and other system namespaces; namespaces made by chaos_namespace are "
@@ -209,6 +215,7 @@ class Settings:
     local_nodes: int
     local_pod_ready_delay: float = 0.0
     local_real_node: Literal["yes", "no", "auto"] = "no"
+    local_real_nodes: int = 0
     allow_namespaces: tuple[str, ...] = ()
     allow_contexts: tuple[str, ...] = ()
     dry_run: bool = False
@@ -325,15 +332,16 @@ def resolve(config: _ConfigLike) -> Settings:
             "--chaos-cluster=kind is not available yet (it needs a Docker "
             "engine); use --chaos-cluster=local for the embedded cluster"
         )
+    real_nodes = _real_nodes(raw["local_real_nodes"])
     nodes_value, nodes_source = raw["local_nodes"]
     try:
         nodes = int(nodes_value or "3")
-        if nodes < 1:
+        if nodes < (0 if real_nodes else 1):
             raise ValueError
     except ValueError:
         raise ChaosConfigError(
             f"--chaos-local-nodes: {nodes_value!r} from {nodes_source} is not "
-            "a positive whole number"
+            "a positive whole number (0 only with --chaos-local-real-nodes)"
         ) from None
     by_name = {o.name: o for o in OPTIONS}
     seed_value, seed_source = raw["seed"]
@@ -371,6 +379,7 @@ def resolve(config: _ConfigLike) -> Settings:
         local_nodes=nodes,
         local_pod_ready_delay=_delay(raw["local_pod_ready_delay"]),
         local_real_node=_real_node(raw["local_real_node"]),
+        local_real_nodes=real_nodes,
         allow_namespaces=_as_list(raw["allow_namespace"][0]),
         allow_contexts=_as_list(raw["allow_context"][0]),
         dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),
@@ -397,6 +406,15 @@ def _duration(option: Option, raw: tuple[str | None, str]) -> float:
         return as_seconds(value or option.default or "0", name=option.flag)
     except ChaosConfigError as exc:
         raise ChaosConfigError(f"{exc} (from {source}; e.g. {option.flag}=90s)") from None
+
+
+def _real_nodes(raw: tuple[str | None, str]) -> int:
+    from pytest_chaos.capacity import check_count, machine_limit
+
+    value, source = raw
+    if value is None or not str(value).strip():
+        return 0
+    return check_count(value, "--chaos-local-real-nodes", source, machine_limit())
 
 
 def _real_node(raw: tuple[str | None, str]) -> Literal["yes", "no", "auto"]:

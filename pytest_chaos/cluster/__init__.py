@@ -102,6 +102,7 @@ class LocalClusterProvider:
         nodes: int,
         pod_ready_delay: float = 0.0,
         real_node: Literal["yes", "no", "auto"] = "no",
+        real_nodes: int = 0,
     ) -> None:
         """Address the local cluster called name with nodes fake nodes (and a real one?)."""
         import os
@@ -113,6 +114,7 @@ class LocalClusterProvider:
         self.nodes = nodes
         self.pod_ready_delay = pod_ready_delay
         self.real_node = real_node
+        self.real_nodes = real_nodes
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
 
     def acquire(self) -> ClusterHandle:
@@ -122,6 +124,7 @@ class LocalClusterProvider:
             user=self.user,
             pod_ready_delay=self.pod_ready_delay,
             real_node=self.real_node,
+            real_nodes=self.real_nodes,
         )
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         return ClusterHandle(
@@ -157,5 +160,6 @@ def provider_for(settings: Settings) -> ClusterProvider:
             settings.local_nodes,
             settings.local_pod_ready_delay,
             settings.local_real_node,
+            settings.local_real_nodes,
         )
     return ExistingCluster(settings.kubeconfig, settings.context)

@@ -130,6 +130,8 @@ class _State:
     pod_ready_delay: float = 0.0
     #: Why a real node that was asked for could not run here (empty: it runs, or was not asked).
     real_node_missing: list[str] = field(default_factory=list)
+    #: How many netns real nodes run (``realnodes``; 0: none, or the host-network real node).
+    real_nodes: int = 0
 
     @property
     def real_node(self) -> bool:
@@ -144,6 +146,7 @@ class _State:
             "ephemeral": self.ephemeral,
             "pod_ready_delay": self.pod_ready_delay,
             "real_node_missing": self.real_node_missing,
+            "real_nodes": self.real_nodes,
         }
 
     @classmethod
@@ -156,7 +159,18 @@ class _State:
             ephemeral=bool(data.get("ephemeral", False)),
             pod_ready_delay=float(data.get("pod_ready_delay", 0.0)),
             real_node_missing=[str(m) for m in data.get("real_node_missing", [])],
+            real_nodes=int(data.get("real_nodes", 0)),
         )
+
+
+def _described(record: ProcessRecord) -> str:
+    """A component's name, with its node's for a netns real node's (``kubelet (real-node-1)``)."""
+    parts = Path(record.log).parts
+    if "realnodes" in parts[:-1]:
+        index = parts.index("realnodes")
+        if index + 2 < len(parts) and parts[index + 1].startswith("real-node-"):
+            return f"{record.component} ({parts[index + 1]})"
+    return record.component
 
 
 class LocalCluster:
@@ -192,6 +206,7 @@ class LocalCluster:
         user: str | None = None,
         pod_ready_delay: float = 0.0,
         real_node: RealNodeWish = "no",
+        real_nodes: int = 0,
     ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy.
 
@@ -207,10 +222,16 @@ class LocalCluster:
         this machine stood still (a paused VM) are not counted.
         pod_ready_delay (seconds) makes every pod on the fake nodes take that long to become
         Ready, like a real container starting (0: at once).
+        real_nodes: that many real nodes, each in its own network namespace, untainted, in zones
+        a, b, c (:mod:`pytest_chaos.cluster.realnodes`); with them, ``nodes`` may be 0.
         """
         say = progress or (lambda _message: None)
-        if nodes < 1:
-            raise ClusterError(f"nodes={nodes}: a local cluster needs at least 1 node")
+        if nodes < 0 or nodes + real_nodes < 1:
+            raise ClusterError(
+                f"nodes={nodes}, real_nodes={real_nodes}: a local cluster needs at least 1 node"
+            )
+        if real_nodes:
+            self._check_real_nodes(real_nodes)
         started = time.monotonic()
         with self._lock():
             state = self._read_state()
@@ -225,7 +246,12 @@ class LocalCluster:
                 if user is None and state.ephemeral:
                     state.ephemeral = False  # asked for by hand: keep it after the sessions
                     self._write_state(state)
-                if real_node != "no" and not state.real_node:
+                if real_nodes and state.real_nodes != real_nodes:
+                    say(
+                        f"note: it runs {state.real_nodes} real node(s) (asked for {real_nodes}); "
+                        "`pytest-chaos cluster down` first to change it"
+                    )
+                elif real_node != "no" and not state.real_node:
                     self._add_real_node(state, real_node, say, deadline=Deadline(timeout))
                 if user is not None:
                     self._attach(user)
@@ -265,6 +291,7 @@ class LocalCluster:
                         say,
                         deadline=deadline,
                         real_node=real_node,
+                        real_nodes=real_nodes,
                     )
                     break
                 except ClusterError as exc:
@@ -303,6 +330,7 @@ class LocalCluster:
         *,
         deadline: Deadline,
         real_node: RealNodeWish = "no",
+        real_nodes: int = 0,
     ) -> _State:
         api_port, taken = processes.free_port(port)
         if taken:
@@ -323,10 +351,13 @@ class LocalCluster:
             nodes=nodes,
             ephemeral=user is not None,
             pod_ready_delay=pod_ready_delay,
+            real_nodes=real_nodes,
         )
         try:
             self._start(state, binaries_by_name, say, deadline=deadline)
-            if real_node != "no":
+            if real_nodes:
+                self._add_real_nodes(state, real_nodes, say, deadline=deadline)
+            elif real_node != "no":
                 self._add_real_node(state, real_node, say, deadline=deadline)
         except BaseException:
             self._stop(state)
@@ -364,6 +395,65 @@ class LocalCluster:
         state.real_node_missing = []
         self._write_state(state)
 
+    def _check_real_nodes(self, count: int) -> None:
+        """Refuse, before anything starts, real nodes this machine or another cluster rules out."""
+        from pytest_chaos.capacity import check_count, machine_limit
+        from pytest_chaos.errors import ChaosConfigError
+
+        try:
+            check_count(count, "real_nodes", "the caller", machine_limit())
+        except ChaosConfigError as exc:
+            raise ClusterError(str(exc)) from None
+        from pytest_chaos.cluster.realnodes.cluster import requirements
+
+        missing = requirements(self.state_dir)
+        if missing:
+            raise ClusterError("this host cannot run real nodes:\n  " + "\n  ".join(missing))
+        holder = self._real_nodes_holder()
+        if holder is not None:
+            raise ClusterError(
+                f"local cluster {holder!r} runs real nodes on this host; their routes to the "
+                f"service range {SERVICE_CIDR} would clash: `pytest-chaos cluster down --name "
+                f"{holder}` first"
+            )
+
+    def _real_nodes_holder(self) -> str | None:
+        """Another local cluster of this machine that runs netns real nodes, if any."""
+        for other in sorted(self.root.glob("*/" + _STATE_FILE)):
+            name = other.parent.name
+            if name == self.name:
+                continue
+            state = LocalCluster(name, root=self.root)._read_state()
+            if (
+                state is not None
+                and state.real_nodes
+                and any(processes.is_running(p) for p in state.processes)
+            ):
+                return name
+        return None
+
+    def _add_real_nodes(
+        self, state: _State, count: int, say: Progress, *, deadline: Deadline
+    ) -> None:
+        """Start count netns real nodes in a running cluster."""
+        from pytest_chaos.cluster.realnodes import cluster as real_nodes
+
+        state.real_nodes = count  # recorded first: a failed start is cleaned up as real nodes
+        self._write_state(state)
+        records = real_nodes.start(
+            self.state_dir,
+            count,
+            self.kubeconfig,
+            self.state_dir / "pki",
+            self._server(state),
+            SERVICE_CIDR,
+            say,
+            timeout=max(30.0, deadline.remaining()),
+        )
+        state.processes.extend(records)
+        state.real_node_missing = []
+        self._write_state(state)
+
     def _real_node_holder(self) -> str | None:
         """Another local cluster of this machine whose real node runs, if any."""
         for other in sorted(self.root.glob("*/" + _STATE_FILE)):
@@ -371,9 +461,13 @@ class LocalCluster:
             if name == self.name:
                 continue
             state = LocalCluster(name, root=self.root)._read_state()
-            if state is not None and any(
-                p.component in REAL_NODE_COMPONENTS and processes.is_running(p)
-                for p in state.processes
+            if (
+                state is not None
+                and not state.real_nodes
+                and any(
+                    p.component in REAL_NODE_COMPONENTS and processes.is_running(p)
+                    for p in state.processes
+                )
             ):
                 return name
         return None
@@ -416,7 +510,7 @@ class LocalCluster:
         state = self._read_state()
         if state is None:
             return []
-        return [p.component for p in state.processes if not processes.is_running(p)]
+        return [_described(p) for p in state.processes if not processes.is_running(p)]
 
     def status(self) -> Status:
         """What runs, without changing anything."""
@@ -500,10 +594,18 @@ class LocalCluster:
     def _remove_real_node(self, state: _State | None, say: Progress) -> None:
         """Stop the real node first: its mounts, veths and chains must go before the state."""
         from pytest_chaos.cluster.realnode import RealNode
+        from pytest_chaos.cluster.realnodes import cluster as real_nodes
 
         records = (
             [p for p in state.processes if p.component in REAL_NODE_COMPONENTS] if state else []
         )
+        if (state is not None and state.real_nodes) or real_nodes.base(self.state_dir).exists():
+            left = real_nodes.stop(self.state_dir, records)
+            if left:
+                raise ClusterError(
+                    f"the real nodes of {self.name!r} left things behind: {'; '.join(left)}"
+                )
+            return
         if not records and not (self.state_dir / "realnode").exists():
             return
         left = RealNode(self.state_dir).stop(records, say)
@@ -621,7 +723,9 @@ class LocalCluster:
                 f"--cluster-signing-key-file={certs.directory / 'ca.key'}",
                 # Room for a busy machine: a pod the node controller marks NotReady on a kwok
                 # node never becomes Ready again, so a heartbeat flap would break tests for good.
-                "--node-monitor-grace-period=120s",
+                # Real nodes heartbeat every 4 s: 20 s tells a stopped one (chaos.nodes.stop)
+                # in seconds, not minutes.
+                f"--node-monitor-grace-period={'20s' if state.real_nodes else '120s'}",
                 "--kube-api-qps=200",
                 "--kube-api-burst=400",
                 "--profiling=false",

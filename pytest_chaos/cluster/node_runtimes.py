@@ -28,7 +28,28 @@ class NodeRuntime:
 
 
 def node_runtimes(state_dir: Path) -> list[NodeRuntime]:
-    """The real nodes' runtimes of the cluster whose state is in ``state_dir`` (none: ``[]``)."""
+    """The real nodes' runtimes of the cluster whose state is in ``state_dir`` (none: ``[]``).
+
+    Netns real nodes (``--real-nodes``) reach the host at their bridge's gateway; the
+    host-network real node (``--real-node``) at the loopback.
+    """
+    from pytest_chaos.cluster.realnodes import cluster, node
+
+    the_plan = cluster.saved_plan(state_dir)
+    if the_plan is not None:
+        found = []
+        for each in the_plan.nodes:
+            where = node.layout(state_dir, each)
+            if where.containerd.exists():
+                found.append(
+                    NodeRuntime(
+                        name=each.name,
+                        containerd_socket=where.socket,
+                        registry_hosts_dir=node.registry_hosts_dir(where),
+                        host_address=the_plan.gateway,
+                    )
+                )
+        return found
     layout = Layout(state_dir / "realnode")
     if not layout.containerd.exists():
         return []

@@ -38,7 +38,7 @@ CORDON_ANNOTATION: Final = "chaos.pytest.dev/cordoned-by"
 #: Mirror pods (static pods of a kubelet) carry this annotation; they cannot be evicted.
 MIRROR_ANNOTATION: Final = "kubernetes.io/config.mirror"
 #: How a zone outage takes nodes out.
-OUTAGE_HOWS: Final = ("cordon", "drain", "taint", "delete")
+OUTAGE_HOWS: Final = ("cordon", "drain", "taint", "delete", "stop")
 #: NoSchedule taints under this prefix say the node itself is unusable (not-ready, pressure...).
 SYSTEM_TAINT_PREFIX: Final = "node.kubernetes.io/"
 #: The taint the node-lifecycle controller mirrors ``spec.unschedulable`` with.

@@ -383,6 +383,42 @@ class NodeFaults:
         self._verify_deleted(targets.chosen, DELETE_WITHIN, "nodes.delete")
         return fault
 
+    # ------------------------------------------------------------------ stop
+
+    def stop(
+        self,
+        name: str | Sequence[str] | None = None,
+        *,
+        selector: str | None = None,
+        count: int = 1,
+        timeout: Duration = "60s",
+    ) -> Fault:
+        """Stop real nodes as machines stop: kubelet frozen, network gone (see ``node_stop``).
+
+        Args:
+            name: a node name, or a list of them.
+            selector: a node label selector, e.g. ``"topology.kubernetes.io/zone=a"``.
+            count: how many of the matching nodes, picked at random (seeded), never twice.
+            timeout: how long the Node may take to turn NotReady (InconclusiveError after).
+
+        Returns once every stopped Node is NotReady. Its pods are evicted by the taint manager
+        when their ``node.kubernetes.io/unreachable`` toleration runs out (``tolerationSeconds``,
+        300 s unless the pod sets it). Only on a local cluster with ``--real-nodes``; elsewhere
+        it refuses (a privileged pod on the node would be needed). The last Ready node is never
+        stopped. Undo: continues the node and waits until it is Ready again.
+        """
+        from pytest_chaos.durations import as_seconds
+        from pytest_chaos.faults.node_stop import stop_nodes
+
+        ctx = self._ctx
+        seconds = as_seconds(timeout, name="timeout")
+        names = check_node_targeting(name, selector, None, None)
+        check_count(count)
+        targets = self._target(names, selector, None, None, count, verb="stop")
+        ctx.safety.check_nodes(targets.names, self._schedulable(targets.nodes), "stop")
+        ctx.plan("nodes.stop", f"stop node(s) {', '.join(targets.names)}")
+        return stop_nodes(ctx, targets.chosen, "nodes.stop", seconds)
+
     # ------------------------------------------------------------------ zone outage
 
     def zone_outage(self, zone: str, *, how: str = "drain", timeout: Duration = "120s") -> Fault:
@@ -393,7 +429,8 @@ class NodeFaults:
             how: ``drain`` (cordon and evict, honouring budgets), ``cordon``, ``taint`` (a
                 NoExecute taint ``chaos.pytest.dev/zone-outage``: pods without a toleration are
                 evicted at once, budgets are not consulted, as when a zone goes dark) or
-                ``delete`` (the Node objects).
+                ``delete`` (the Node objects) or ``stop`` (the machines go down: real nodes
+                of a cluster pytest-chaos started, see ``stop``).
             timeout: for ``drain``, the whole drain; for ``delete``, how long the Node objects
                 may take to go.
 
@@ -428,6 +465,10 @@ class NodeFaults:
             # A dark zone loses its local data anyway: emptyDir pods are evicted too.
             plans = self._drain_plans(names, True)
         ctx.plan(kind, f"{verb}: {', '.join(names)}")
+        if how == "stop":
+            from pytest_chaos.faults.node_stop import stop_nodes
+
+            return stop_nodes(ctx, chosen, kind, seconds)
         records: list[UndoRecord] = []
         with injecting(ctx, kind, records):
             if how == "cordon":

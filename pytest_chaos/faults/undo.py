@@ -43,6 +43,7 @@ _REVERTERS: dict[str, Reverter] = {}
 FAMILY_MODULES = (
     "pytest_chaos.faults.leases",
     "pytest_chaos.faults.node_undo",
+    "pytest_chaos.faults.node_stop",
     "pytest_chaos.faults.istio",
     "pytest_chaos.faults.network",
     "pytest_chaos.faults.stress",
