@@ -7,6 +7,7 @@ The server answers at once, except the requests it is told to stall: those wait 
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -130,7 +131,10 @@ def test_a_stalled_request_does_not_blind_the_monitor(app: StallApp, probe: Http
     assert stalled.scheduled is not None
     for k, sample in enumerate([stalled, *during]):
         assert sample.scheduled == pytest.approx(stalled.scheduled + k * every, abs=1e-6)
-    assert monitor.peak_in_flight == 2  # the stalled one and one quick one at a time
+    # The stalled one and the quick ones beside it: one at a time, unless a quick one took
+    # longer than the rate on a loaded machine.
+    slowest = max(s.latency for s in during)
+    assert 2 <= monitor.peak_in_flight <= 2 + math.ceil(slowest / every)
     assert monitor.availability == 1.0
     assert monitor.outages == []
     assert monitor.latency_percentiles["p99"] >= STALL * 0.95  # the stall shows in the figures
