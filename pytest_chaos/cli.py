@@ -79,6 +79,26 @@ def _cluster_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cluster_load_image(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster.image_load import load_archives
+    from pytest_chaos.cluster.local import LocalCluster
+
+    cluster = LocalCluster(args.name)
+    if not cluster.status().running:
+        _say(
+            f"pytest-chaos: error: local cluster {args.name!r} is not running "
+            f"({cluster.state_dir}): start it with `pytest-chaos cluster up --real-node "
+            f"--name {args.name}`"
+        )
+        return 1
+    result = load_archives(cluster.state_dir, [Path(a) for a in args.archives], progress=_say)
+    _say(
+        f"loaded {', '.join(result.references)} into {', '.join(result.nodes)} "
+        f"in {result.seconds:.1f}s"
+    )
+    return 0
+
+
 def _cluster_status(args: argparse.Namespace) -> int:
     from pytest_chaos.cluster import processes
     from pytest_chaos.cluster.local import LocalCluster
@@ -267,7 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = verbs.add_parser("status", help="say what runs")
     status.set_defaults(func=_cluster_status)
-    for sub in (up, down, status):
+
+    load = verbs.add_parser(
+        "load-image",
+        help="import image archives (docker save / podman save / OCI archives) into every "
+        "real node, keeping their names and tags",
+    )
+    load.add_argument("archives", nargs="+", metavar="ARCHIVE", help="image archive tar files")
+    load.set_defaults(func=_cluster_load_image)
+    for sub in (up, down, status, load):
         sub.add_argument("--name", default="local", help="cluster name (default: local)")
     return parser
 

@@ -1,0 +1,166 @@
+"""``pytest-chaos cluster load-image``: a user's podman-built image runs on the real node.
+
+The image is built here from a Containerfile with podman (no Docker, no registry), saved both
+as a docker-archive and as an OCI archive, loaded with the command a user runs, and deployed
+with the default pull policy: the pod can only start if the node's containerd has the image
+under the name the archive gave it. Bad archives fail naming the file, and a load that fails
+half-way leaves no image behind on the node.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_chaos import Kube, eventually
+from pytest_chaos.cluster import ClusterHandle
+from pytest_chaos.cluster.image_load import listed
+from pytest_chaos.cluster.images import ctr
+from pytest_chaos.cluster.node_runtimes import node_runtimes
+from tests.e2e.realnode_manifests import PORT, create_service, deploy, get_text, service
+from tests.e2e.user_image import build_and_save, have_podman
+
+pytestmark = [
+    pytest.mark.real_node,
+    pytest.mark.skipif(not have_podman(), reason="podman is not installed"),
+]
+
+
+@pytest.fixture
+def state_dir(chaos_cluster: ClusterHandle, real_node: str) -> Path:
+    """The local cluster's state directory (the test skips without a real node)."""
+    return chaos_cluster.kubeconfig.parent
+
+
+@pytest.fixture
+def user_images(tmp_path: Path, state_dir: Path) -> Iterator[dict[str, tuple[str, Path]]]:
+    """The user's app, podman-built under a fresh name; its references removed afterwards."""
+    repository = f"localhost/user-app-{uuid.uuid4().hex[:8]}"
+    built = build_and_save(tmp_path / "podman", repository)
+    yield built
+    for node in node_runtimes(state_dir):
+        for reference in {r for r, _ in built.values()} & listed(node):
+            ctr(node.containerd_socket, "images", "remove", reference)
+
+
+def load_image(state_dir: Path, *archives: Path) -> subprocess.CompletedProcess[str]:
+    """Run ``pytest-chaos cluster load-image`` as a user would."""
+    env = {**os.environ, "PYTEST_CHAOS_STATE_DIR": str(state_dir.parent)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_chaos", "cluster", "load-image", "--name", state_dir.name,
+         *map(str, archives)],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def app(name: str, image: str) -> dict[str, Any]:
+    """A plain Deployment of the user's image: default pull policy, pinned to the real node."""
+    from pytest_chaos.cluster.realnode import ON_REAL_NODE
+
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    **ON_REAL_NODE,
+                    "containers": [
+                        {
+                            "name": "app",
+                            "image": image,
+                            "ports": [{"name": "http", "containerPort": PORT}],
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_a_podman_built_image_loads_and_serves_through_its_service(
+    kube: Kube,
+    chaos_namespace: str,
+    state_dir: Path,
+    user_images: dict[str, tuple[str, Path]],
+    fmt: str,
+) -> None:
+    reference, archive = user_images[fmt]
+    result = load_image(state_dir, archive)
+    assert result.returncode == 0, result.stderr
+    assert f"loaded {reference} into real-node-0" in result.stderr
+    for node in node_runtimes(state_dir):
+        assert reference in listed(node)
+
+    deploy(kube, chaos_namespace, app("user-app", reference))
+    ip = create_service(kube, chaos_namespace, service("user-app", port=80))
+
+    def answers() -> str:
+        try:
+            status, body = get_text(f"http://{ip}/", timeout=2)
+        except OSError as exc:  # kube-proxy has not programmed the Service yet
+            raise AssertionError(f"no answer from the Service: {exc}") from exc
+        assert status == 200, body
+        return body
+
+    assert "Release: user-built" in eventually(answers, within=30)  # the Containerfile's ENV
+
+
+def test_a_wrong_file_is_named_and_nothing_is_imported(state_dir: Path, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image\n" * 100)
+    before = {n.name: listed(n) for n in node_runtimes(state_dir)}
+    result = load_image(state_dir, notes)
+    assert result.returncode == 1
+    assert f"image archive {notes}: not a complete tar" in result.stderr
+    assert {n.name: listed(n) for n in node_runtimes(state_dir)} == before
+
+
+def broken_layer_archive(path: Path, reference: str) -> Path:
+    """A docker-archive that is whole and well-formed, but whose layer is no tar: the archive
+    checks pass, containerd fails while unpacking."""
+    config = json.dumps({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "0" * 64]},
+    }).encode()  # fmt: skip
+    config_name = hashlib.sha256(config).hexdigest() + ".json"
+    manifest = [{"Config": config_name, "RepoTags": [reference], "Layers": ["l/layer.tar"]}]
+    members = {"manifest.json": json.dumps(manifest).encode(), config_name: config,
+               "l/layer.tar": os.urandom(4096)}  # fmt: skip
+    with tarfile.open(path, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_a_load_failing_half_way_leaves_no_image_behind(
+    state_dir: Path, tmp_path: Path, user_images: dict[str, tuple[str, Path]]
+) -> None:
+    good_ref, good = user_images["docker-archive"]
+    bad = broken_layer_archive(tmp_path / "bad.tar", "localhost/broken:1")
+    before = {n.name: listed(n) for n in node_runtimes(state_dir)}
+    result = load_image(state_dir, good, bad)
+    assert result.returncode == 1
+    assert f"loading {bad} into real-node-0 failed" in result.stderr
+    assert f"importing {good}" in result.stderr  # the good one was imported first...
+    after = {n.name: listed(n) for n in node_runtimes(state_dir)}
+    assert after == before  # ...and removed again, with the broken one's leftovers
+    assert all(good_ref not in refs for refs in after.values())
