@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -75,8 +76,12 @@ class LocalClusterProvider:
         nodes: int,
         pod_ready_delay: float = 0.0,
         real_node: Literal["yes", "no", "auto"] = "no",
+        images: Sequence[Path] = (),
     ) -> None:
-        """Address the local cluster called name with nodes fake nodes (and a real one?)."""
+        """Address the local cluster called name with nodes fake nodes (and a real one?).
+
+        ``images``: archives loaded into its real node once it is up.
+        """
         import os
 
         from pytest_chaos.cluster.local import LocalCluster
@@ -86,6 +91,7 @@ class LocalClusterProvider:
         self.nodes = nodes
         self.pod_ready_delay = pod_ready_delay
         self.real_node = real_node
+        self.images = tuple(images)
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
 
     def acquire(self) -> ClusterHandle:
@@ -97,6 +103,16 @@ class LocalClusterProvider:
             real_node=self.real_node,
         )
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
+        if self.images:
+            from pytest_chaos.cluster.image_load import load_archives
+
+            if result.real_node_missing:
+                raise ClusterError(
+                    "--chaos-local-image needs the embedded cluster's real node, which cannot "
+                    "run here: " + "; ".join(result.real_node_missing)
+                )
+            loaded = load_archives(self.cluster.state_dir, self.images)
+            how += f"; loaded {', '.join(loaded.references)} in {loaded.seconds:.1f}s"
         return ClusterHandle(
             "local",
             result.kubeconfig,
@@ -118,5 +134,6 @@ def provider_for(settings: Settings) -> ClusterProvider:
             settings.local_nodes,
             settings.local_pod_ready_delay,
             settings.local_real_node,
+            settings.local_images,
         )
     return ExistingCluster(settings.kubeconfig, settings.context)

@@ -164,3 +164,24 @@ def test_a_load_failing_half_way_leaves_no_image_behind(
     after = {n.name: listed(n) for n in node_runtimes(state_dir)}
     assert after == before  # ...and removed again, with the broken one's leftovers
     assert all(good_ref not in refs for refs in after.values())
+
+
+def test_chaos_local_image_loads_at_session_start(
+    pytester: pytest.Pytester, state_dir: Path, user_images: dict[str, tuple[str, Path]]
+) -> None:
+    reference, archive = user_images["oci-archive"]
+    pytester.makepyfile(
+        test_inner="""
+        def test_uses_the_cluster(chaos_cluster):
+            print("CLUSTER", chaos_cluster.description)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-s", "--chaos-cluster=local",
+        f"--chaos-local-name={state_dir.name}", "--chaos-local-real-node=yes",
+        f"--chaos-local-image={archive}",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines([f"CLUSTER *loaded {reference}*"])
+    for node in node_runtimes(state_dir):
+        assert reference in listed(node)
