@@ -60,6 +60,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         pod_ready_delay=delay,
         real_node="yes" if args.real_node else "no",
+        registry_port=args.registry_port,
     )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
@@ -118,6 +119,9 @@ def _cluster_status(args: argparse.Namespace) -> int:
         f"  server:     {status.server}",
         f"  kubeconfig: {status.state_dir / 'kubeconfig'}",
     ]
+    registry = LocalCluster(args.name).registry_address()
+    if registry:
+        lines.append(f"  registry:   {registry} (push there; pods pull {registry}/IMAGE:TAG)")
     lines += [
         f"  {c.component:<24} pid {c.pid:<8} {'running' if c.running else 'NOT RUNNING'}  "
         f"log {c.log}"
@@ -279,6 +283,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="add a real node (containerd, kubelet, kube-proxy) where pods really run; "
         "fails listing what this host lacks",
+    )
+    up.add_argument(
+        "--registry-port",
+        type=int,
+        default=None,
+        help="port of the cluster's OCI registry, localhost:PORT for pushes and pods (default "
+        "5001; another when it is busy: `status` says which)",
     )
     up.set_defaults(func=_cluster_up)
 

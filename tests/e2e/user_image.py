@@ -9,6 +9,7 @@ needs runc and lower ulimits): nothing outside that directory is touched.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -39,24 +40,32 @@ class Podman:
             conf.write_text(CONTAINERS_CONF)
         return {**os.environ, "CONTAINERS_CONF": str(conf)}
 
+    @property
+    def runroot(self) -> Path:
+        """podman's run root must be short (50 characters): one per home, under /tmp."""
+        return Path("/tmp") / f"pcpod-{hashlib.sha256(str(self.home).encode()).hexdigest()[:10]}"
+
     def argv(self, *args: str) -> list[str]:
         return [
             "podman",
             "--root", str(self.home / "storage"),
-            "--runroot", str(self.home / "run"),
+            "--runroot", str(self.runroot),
             "--storage-driver", "vfs",
             *args,
         ]  # fmt: skip
 
     def run(self, *args: str, timeout: float = 300.0) -> str:
-        result = subprocess.run(
-            self.argv(*args),
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        try:
+            result = subprocess.run(
+                self.argv(*args),
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        finally:  # transient state only: nothing is left in /tmp between commands
+            shutil.rmtree(self.runroot, ignore_errors=True)
         assert result.returncode == 0, f"podman {' '.join(args)}: {result.stderr[-2000:]}"
         return result.stdout
 
