@@ -91,14 +91,18 @@ def test_a_podman_pushed_image_is_pullable(cluster: LocalCluster, tmp_path: Path
 def test_down_stops_the_registry_and_removes_its_storage(
     cluster: LocalCluster, tmp_path: Path
 ) -> None:
+    port_of_module = port_of(cluster)
     cluster = LocalCluster(f"regdown-{secrets.token_hex(2)}", root=tmp_path)
-    result = cluster.up(nodes=1, timeout=180)  # 5001 is the other cluster's: another port
-    port = port_of(cluster)
-    assert port != registry.DEFAULT_PORT
+    try:
+        result = cluster.up(nodes=1, timeout=180)  # 5001 is the other cluster's: another port
+        port = port_of(cluster)
+        record = next(c for c in cluster.status().components if c.component == "registry")
+        assert registry.answers(port)
+    finally:
+        survivors = cluster.down()
+    assert port != port_of_module, result.notes
     assert any(f"the registry listens on {port} instead" in note for note in result.notes)
-    record = next(c for c in cluster.status().components if c.component == "registry")
-    assert registry.answers(port)
-    assert cluster.down() == []
+    assert survivors == []
     assert not registry.answers(port)
     assert not processes.is_alive(record.pid)
     assert not registry.storage(cluster.state_dir).exists()
