@@ -24,10 +24,12 @@ from typing import Any
 import pytest
 
 from pytest_chaos import Kube, eventually
+from pytest_chaos.chaos import Chaos
 from pytest_chaos.cluster import ClusterHandle
 from pytest_chaos.cluster.image_load import listed
 from pytest_chaos.cluster.images import ctr
 from pytest_chaos.cluster.node_runtimes import node_runtimes
+from pytest_chaos.steady import Steady
 from tests.e2e.realnode_manifests import PORT, create_service, deploy, get_text, service
 from tests.e2e.user_image import build_and_save, have_podman
 
@@ -64,30 +66,41 @@ def load_image(state_dir: Path, *archives: Path) -> subprocess.CompletedProcess[
     )  # fmt: skip
 
 
-def app(name: str, image: str) -> dict[str, Any]:
+def app(
+    name: str,
+    image: str,
+    *,
+    replicas: int = 1,
+    pre_stop_sleep: int | None = None,
+    warm_up: int = 0,
+) -> dict[str, Any]:
     """A plain Deployment of the user's image: default pull policy, pinned to the real node."""
     from pytest_chaos.cluster.realnode import ON_REAL_NODE
 
+    container: dict[str, Any] = {
+        "name": "app",
+        "image": image,
+        "ports": [{"name": "http", "containerPort": PORT}],
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": PORT},
+            "initialDelaySeconds": warm_up,
+            "periodSeconds": 1,
+            "failureThreshold": 1,
+        },
+    }
+    if pre_stop_sleep is not None:
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": pre_stop_sleep}}}
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    **ON_REAL_NODE,
-                    "containers": [
-                        {
-                            "name": "app",
-                            "image": image,
-                            "ports": [{"name": "http", "containerPort": PORT}],
-                        }
-                    ],
-                },
+                "spec": {**ON_REAL_NODE, "containers": [container]},
             },
         },
     }
@@ -185,3 +198,57 @@ def test_chaos_local_image_loads_at_session_start(
     result.stdout.fnmatch_lines([f"CLUSTER *loaded {reference}*"])
     for node in node_runtimes(state_dir):
         assert reference in listed(node)
+
+
+@pytest.fixture
+def pushed_image(tmp_path: Path, state_dir: Path, user_images: dict[str, tuple[str, Path]]) -> str:
+    """The user's image pushed with podman to the cluster's registry: ``localhost:PORT/...``."""
+    from pytest_chaos.cluster.local import LocalCluster
+    from tests.e2e.user_image import Podman
+
+    address = LocalCluster(state_dir.name, root=state_dir.parent).registry_address()
+    if address is None:
+        pytest.skip("this cluster was started without a registry: `cluster down`, then up")
+    reference, _ = user_images["oci-archive"]
+    target = f"{address}/user-app:pr-{uuid.uuid4().hex[:6]}"
+    Podman(tmp_path / "podman").run("push", "--tls-verify=false", reference, f"docker://{target}")
+    return target
+
+
+@pytest.mark.parametrize(
+    ("replicas", "pre_stop_sleep"),
+    [
+        pytest.param(1, None, id="1-replica-has-an-outage"),
+        pytest.param(2, 3, id="2-graceful-replicas-stay-available"),
+    ],
+)
+def test_an_image_pulled_from_the_local_registry_under_a_pod_kill(
+    kube: Kube,
+    chaos: Chaos,
+    steady: Steady,
+    chaos_namespace: str,
+    pushed_image: str,
+    replicas: int,
+    pre_stop_sleep: int | None,
+) -> None:
+    """Pushed, not loaded: the node pulls ``localhost:PORT/user-app`` itself, then the app
+    survives or fails a pod kill under an HTTP monitor as its replicas dictate."""
+    cluster_ip = create_service(kube, chaos_namespace, service("user-app"))
+    manifest = app(
+        "user-app", pushed_image, replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=2
+    )
+    deploy(kube, chaos_namespace, manifest)
+    url = f"http://{cluster_ip}/"
+    steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
+
+    with steady.http(url, body="Release: user-built", timeout=1).monitor(every=0.05) as traffic:
+        chaos.pods.kill("app=user-app", namespace=chaos_namespace)
+        steady.pods("app=user-app", namespace=chaos_namespace).assert_count(replicas, within=30)
+        steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
+
+    assert traffic.recovered, str(traffic)
+    if replicas == 1:
+        assert traffic.availability < 1, str(traffic)
+        assert traffic.outages, str(traffic)
+    else:
+        assert traffic.availability >= 0.99, str(traffic)
