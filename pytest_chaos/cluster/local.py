@@ -422,6 +422,11 @@ class LocalCluster:
         state.processes.extend(records)
         state.real_node_missing = []
         self._write_state(state)
+        if "registry" in state.ports:  # a running cluster's registry, for its new node
+            from pytest_chaos.cluster import registry
+            from pytest_chaos.cluster.node_runtimes import node_runtimes
+
+            registry.write_hosts(node_runtimes(self.state_dir), state.ports["registry"])
 
     def _real_node_holder(self) -> str | None:
         """Another local cluster of this machine whose real node runs, if any."""
@@ -527,7 +532,8 @@ class LocalCluster:
 
     def _healthy(self, state: _State) -> bool:
         return (
-            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) == set(COMPONENTS)
+            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) - {"registry"}
+            == set(COMPONENTS)
             and all(processes.is_running(p) for p in state.processes)
             and self.kubeconfig.is_file()
             and self._readyz(state)

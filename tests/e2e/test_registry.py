@@ -64,6 +64,9 @@ def test_up_starts_the_registry_and_status_names_it(cluster: LocalCluster) -> No
     components = {c.component: c.running for c in cluster.status().components}
     assert components.get("registry") is True
     assert registry.storage(cluster.state_dir).is_dir()
+    again = cluster.up(nodes=1)  # a cluster with its registry is healthy: reused as it is
+    assert again.reused
+    assert cluster.registry_address() == f"localhost:{port}"
 
 
 def test_a_podman_pushed_image_is_pullable(cluster: LocalCluster, tmp_path: Path) -> None:
