@@ -195,7 +195,7 @@ def test_chaos_local_image_loads_at_session_start(
         f"--chaos-local-image={archive}",
     )  # fmt: skip
     assert result.ret == 0, result.stdout.str()
-    result.stdout.fnmatch_lines([f"CLUSTER *loaded {reference}*"])
+    result.stdout.fnmatch_lines([f"*CLUSTER *loaded {reference}*"])
     for node in node_runtimes(state_dir):
         assert reference in listed(node)
 
