@@ -68,6 +68,7 @@ def _cluster_up(args: argparse.Namespace) -> int:
         pod_ready_delay=delay,
         real_node="yes" if args.real_node else "no",
         real_nodes=real_nodes,
+        registry_port=args.registry_port,
     )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
@@ -84,6 +85,26 @@ def _cluster_down(args: argparse.Namespace) -> int:
         _say(f"could not stop pids {survivors}")
         return 1
     _say(f"local cluster {args.name!r} is down")
+    return 0
+
+
+def _cluster_load_image(args: argparse.Namespace) -> int:
+    from pytest_chaos.cluster.image_load import load_archives
+    from pytest_chaos.cluster.local import LocalCluster
+
+    cluster = LocalCluster(args.name)
+    if not cluster.status().running:
+        _say(
+            f"pytest-chaos: error: local cluster {args.name!r} is not running "
+            f"({cluster.state_dir}): start it with `pytest-chaos cluster up --real-node "
+            f"--name {args.name}`"
+        )
+        return 1
+    result = load_archives(cluster.state_dir, [Path(a) for a in args.archives], progress=_say)
+    _say(
+        f"loaded {', '.join(result.references)} into {', '.join(result.nodes)} "
+        f"in {result.seconds:.1f}s"
+    )
     return 0
 
 
@@ -106,6 +127,9 @@ def _cluster_status(args: argparse.Namespace) -> int:
         f"  server:     {status.server}",
         f"  kubeconfig: {status.state_dir / 'kubeconfig'}",
     ]
+    registry = LocalCluster(args.name).registry_address()
+    if registry:
+        lines.append(f"  registry:   {registry} (push there; pods pull {registry}/IMAGE:TAG)")
     lines += [
         f"  {c.component:<24} pid {c.pid:<8} {'running' if c.running else 'NOT RUNNING'}  "
         f"log {c.log}"
@@ -292,6 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="add N real nodes, each in its own network namespace with its own containerd, "
         "kubelet and kube-proxy, untainted, in zones a, b, c (with them, --nodes 0 works)",
     )
+    up.add_argument(
+        "--registry-port",
+        type=int,
+        default=None,
+        help="port of the cluster's OCI registry, localhost:PORT for pushes and pods (default "
+        "5001; another when it is busy: `status` says which)",
+    )
     up.set_defaults(func=_cluster_up)
 
     down = verbs.add_parser("down", help="stop the local cluster and remove its state")
@@ -299,7 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = verbs.add_parser("status", help="say what runs")
     status.set_defaults(func=_cluster_status)
-    for sub in (up, down, status):
+
+    load = verbs.add_parser(
+        "load-image",
+        help="import image archives (docker save / podman save / OCI archives) into every "
+        "real node, keeping their names and tags",
+    )
+    load.add_argument("archives", nargs="+", metavar="ARCHIVE", help="image archive tar files")
+    load.set_defaults(func=_cluster_load_image)
+    for sub in (up, down, status, load):
         sub.add_argument("--name", default="local", help="cluster name (default: local)")
     return parser
 

@@ -117,6 +117,12 @@ OPTIONS: tuple[Option, ...] = (
         "chaos_local_nodes may be 0",
     ),
     Option(
+        "local_image",
+        "image archive (docker save / podman save / OCI archive) to load into the embedded "
+        "cluster's real node at session start, keeping its names (repeatable)",
+        kind="list",
+    ),
+    Option(
         "allow_namespace",
         "namespace chaos may touch (repeatable; default: any but "
         "kube-system and other system namespaces; namespaces made by chaos_namespace are "
@@ -216,6 +222,7 @@ class Settings:
     local_pod_ready_delay: float = 0.0
     local_real_node: Literal["yes", "no", "auto"] = "no"
     local_real_nodes: int = 0
+    local_images: tuple[Path, ...] = ()
     allow_namespaces: tuple[str, ...] = ()
     allow_contexts: tuple[str, ...] = ()
     dry_run: bool = False
@@ -380,6 +387,7 @@ def resolve(config: _ConfigLike) -> Settings:
         local_pod_ready_delay=_delay(raw["local_pod_ready_delay"]),
         local_real_node=_real_node(raw["local_real_node"]),
         local_real_nodes=real_nodes,
+        local_images=_files(raw["local_image"]),
         allow_namespaces=_as_list(raw["allow_namespace"][0]),
         allow_contexts=_as_list(raw["allow_context"][0]),
         dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),
@@ -396,6 +404,18 @@ def resolve(config: _ConfigLike) -> Settings:
         lease_wait=_duration(by_name["lease_wait"], raw["lease_wait"]),
         revert_timeout=_duration(by_name["revert_timeout"], raw["revert_timeout"]),
     )
+
+
+def _files(raw: tuple[str | None, str]) -> tuple[Path, ...]:
+    value, source = raw
+    paths = tuple(Path(part).expanduser() for part in _as_list(value))
+    for path in paths:
+        if not path.is_file():
+            raise ChaosConfigError(
+                f"--chaos-local-image: {path} (from {source}) is not a file; give the image "
+                "archive `podman save -o FILE IMAGE` (or `docker save`) wrote"
+            )
+    return paths
 
 
 def _duration(option: Option, raw: tuple[str | None, str]) -> float:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -103,8 +104,12 @@ class LocalClusterProvider:
         pod_ready_delay: float = 0.0,
         real_node: Literal["yes", "no", "auto"] = "no",
         real_nodes: int = 0,
+        images: Sequence[Path] = (),
     ) -> None:
-        """Address the local cluster called name with nodes fake nodes (and a real one?)."""
+        """Address the local cluster called name with nodes fake nodes (and a real one?).
+
+        ``images``: archives loaded into its real node once it is up.
+        """
         import os
 
         from pytest_chaos.cluster.local import LocalCluster
@@ -115,6 +120,7 @@ class LocalClusterProvider:
         self.pod_ready_delay = pod_ready_delay
         self.real_node = real_node
         self.real_nodes = real_nodes
+        self.images = tuple(images)
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
 
     def acquire(self) -> ClusterHandle:
@@ -127,6 +133,16 @@ class LocalClusterProvider:
             real_nodes=self.real_nodes,
         )
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
+        if self.images:
+            from pytest_chaos.cluster.image_load import load_archives
+
+            if result.real_node_missing:
+                raise ClusterError(
+                    "--chaos-local-image needs the embedded cluster's real node, which cannot "
+                    "run here: " + "; ".join(result.real_node_missing)
+                )
+            loaded = load_archives(self.cluster.state_dir, self.images)
+            how += f"; loaded {', '.join(loaded.references)} in {loaded.seconds:.1f}s"
         return ClusterHandle(
             "local",
             result.kubeconfig,
@@ -161,5 +177,6 @@ def provider_for(settings: Settings) -> ClusterProvider:
             settings.local_pod_ready_delay,
             settings.local_real_node,
             settings.local_real_nodes,
+            settings.local_images,
         )
     return ExistingCluster(settings.kubeconfig, settings.context)

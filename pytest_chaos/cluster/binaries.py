@@ -90,7 +90,16 @@ ISTIO_CRDS = Component(
     packages=(),
     data_only=True,
 )
-COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS)
+REGISTRY = Component(
+    name="registry",
+    module_dir="registry",
+    main_module="github.com/google/go-containerregistry",
+    packages=(
+        "github.com/pytest-chaos/pytest-chaos/tools/registry/pytest-chaos-registry",
+        "github.com/google/go-containerregistry/cmd/crane",
+    ),
+)
+COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
 ISTIO_CRD_NAMES = (

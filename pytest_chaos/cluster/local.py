@@ -207,8 +207,12 @@ class LocalCluster:
         pod_ready_delay: float = 0.0,
         real_node: RealNodeWish = "no",
         real_nodes: int = 0,
+        registry_port: int | None = None,
     ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy.
+
+        registry_port: where its OCI registry listens (default 5001; another free port when
+        that one is busy; the address is in ``status``).
 
         real_node: ``"yes"`` adds a real node (kubelet, containerd, kube-proxy) beside the fake
         ones and fails when this host cannot run one, listing what it lacks; ``"auto"`` adds one
@@ -292,6 +296,7 @@ class LocalCluster:
                         deadline=deadline,
                         real_node=real_node,
                         real_nodes=real_nodes,
+                        registry_port=registry_port,
                     )
                     break
                 except ClusterError as exc:
@@ -331,6 +336,7 @@ class LocalCluster:
         deadline: Deadline,
         real_node: RealNodeWish = "no",
         real_nodes: int = 0,
+        registry_port: int | None = None,
     ) -> _State:
         api_port, taken = processes.free_port(port)
         if taken:
@@ -359,10 +365,63 @@ class LocalCluster:
                 self._add_real_nodes(state, real_nodes, say, deadline=deadline)
             elif real_node != "no":
                 self._add_real_node(state, real_node, say, deadline=deadline)
+            self._start_registry(state, registry_port, notes, say, deadline=deadline)
         except BaseException:
             self._stop(state)
             raise
         return state
+
+    def _start_registry(
+        self,
+        state: _State,
+        port: int | None,
+        notes: list[str],
+        say: Progress,
+        *,
+        deadline: Deadline,
+    ) -> None:
+        """Start the cluster's OCI registry and point every real node's containerd at it."""
+        from pytest_chaos.cluster import registry
+        from pytest_chaos.cluster.node_runtimes import node_runtimes
+        from pytest_chaos.errors import BinaryMissingError
+
+        try:
+            program = binaries.binary(registry.PROGRAM)
+        except BinaryMissingError as exc:
+            notes.append(f"no registry: {exc}")
+            say(notes[-1])
+            return
+        preferred = port or registry.DEFAULT_PORT
+        chosen, taken = processes.free_port(preferred)
+        if taken:
+            notes.append(f"port {preferred} is busy; the registry listens on {chosen} instead")
+            say(notes[-1])
+        nodes = node_runtimes(self.state_dir)
+        addresses = registry.listen_addresses(nodes, chosen)
+        record = processes.spawn(
+            registry.COMPONENT,
+            registry.argv(program, self.state_dir, addresses),
+            self.state_dir / "logs" / f"{registry.COMPONENT}.log",
+            cwd=self.state_dir,
+        )
+        state.processes.append(record)
+        state.ports[registry.COMPONENT] = chosen
+        self._write_state(state)
+        registry.write_hosts(nodes, chosen)
+        if not deadline.poll(lambda: registry.answers(chosen), every=0.1):
+            log = self.state_dir / "logs" / f"{registry.COMPONENT}.log"
+            raise ClusterError(
+                f"the registry did not answer on 127.0.0.1:{chosen}/v2/ within "
+                f"{deadline.describe()}; its log {log}:\n{processes.log_tail(log)}"
+            )
+        say(f"registry: localhost:{chosen} (blobs in {registry.storage(self.state_dir)})")
+
+    def registry_address(self) -> str | None:
+        """``localhost:<port>`` of the running cluster's registry (None: it has none)."""
+        state = self._read_state()
+        if state is None or "registry" not in state.ports:
+            return None
+        return f"localhost:{state.ports['registry']}"
 
     def _add_real_node(
         self, state: _State, wish: RealNodeWish, say: Progress, *, deadline: Deadline
@@ -394,6 +453,11 @@ class LocalCluster:
         state.processes.extend(records)
         state.real_node_missing = []
         self._write_state(state)
+        if "registry" in state.ports:  # a running cluster's registry, for its new node
+            from pytest_chaos.cluster import registry
+            from pytest_chaos.cluster.node_runtimes import node_runtimes
+
+            registry.write_hosts(node_runtimes(self.state_dir), state.ports["registry"])
 
     def _check_real_nodes(self, count: int) -> None:
         """Refuse, before anything starts, real nodes this machine or another cluster rules out."""
@@ -562,7 +626,8 @@ class LocalCluster:
 
     def _healthy(self, state: _State) -> bool:
         return (
-            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) == set(COMPONENTS)
+            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) - {"registry"}
+            == set(COMPONENTS)
             and all(processes.is_running(p) for p in state.processes)
             and self.kubeconfig.is_file()
             and self._readyz(state)

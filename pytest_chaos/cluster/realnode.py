@@ -266,6 +266,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       [{cri}.containerd.runtimes.runc.options]
         SystemdCgroup = false
         Root = "{c / "runc"}"
+  [{cri}.registry]
+    config_path = "{c / "certs.d"}"
   [{cri}.cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{layout.cni_conf_dir}"

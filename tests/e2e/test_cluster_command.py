@@ -87,7 +87,8 @@ def test_up_twice_reuses_the_cluster_and_down_leaves_nothing(cli: Cli) -> None:
     status = cli.run("status")
     assert status.returncode == 0
     assert "ready" in status.stdout
-    assert status.stdout.count("running") == 5
+    assert status.stdout.count("running") == 6  # 5 components and the registry
+    assert "registry:   localhost:" in status.stdout
 
     down = cli.run("down")
 

@@ -106,3 +106,18 @@ def test_a_local_real_node_wish_that_is_not_one_names_the_values() -> None:
 
     with pytest.raises(ChaosConfigError, match="must be yes, no or auto"):
         _real_node(("sometimes", "pyproject.toml"))
+
+
+def test_local_images_are_repeatable_files(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.tar", tmp_path / "b.tar"
+    first.write_bytes(b"x")
+    second.write_bytes(b"y")
+    options = {"chaos_local_image": [str(first), str(second)]}
+    assert resolve(FakeConfig(options=options)).local_images == (first, second)
+    assert resolve(FakeConfig()).local_images == ()
+
+
+def test_a_local_image_that_is_no_file_names_the_option_and_source(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.tar"
+    with pytest.raises(ChaosConfigError, match=rf"--chaos-local-image: {missing} \(from "):
+        resolve(FakeConfig(options={"chaos_local_image": [str(missing)]}))
