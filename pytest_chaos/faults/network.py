@@ -88,6 +88,11 @@ NO_NETEM = (
 )
 #: Why latency cannot run on a fake node.
 FAKE_NODE_LATENCY = "latency needs a real node, where the pods' packets exist"
+#: How each latency mechanism is named in the timeline.
+LATENCY_MECHANISMS = {
+    "netem": "a netem qdisc (the kernel has sch_netem)",
+    "nfqueue": "the NFQUEUE delayer pytest-chaos-delay (the kernel has no sch_netem)",
+}
 #: How long the delayer's readiness check may take (it binds its queue in milliseconds).
 READY_WITHIN = 30.0
 
@@ -711,7 +716,14 @@ class NetworkFaults:
         mechanisms: dict[str, str] = {}
 
         def ready(injection: Injection) -> None:
-            mechanisms[injection.ref] = self._latency_ready(injection)
+            mechanism = self._latency_ready(injection)
+            mechanisms[injection.ref] = mechanism
+            how = LATENCY_MECHANISMS[mechanism]
+            ctx.timeline.add(
+                "inject",
+                f"network.latency: {injection.ref} delayed with {how}",
+                targets=[injection.ref],
+            )
 
         try:
             return self._inject(
