@@ -43,6 +43,8 @@ def registry_hosts_dir(where: Layout) -> Path:
 def node_containerd_config(where: Layout, cni_bin: Path) -> str:
     """The host-network node's containerd config, plus a registry ``config_path``."""
     text = containerd_config(where, cni_bin)
+    if 'cri".registry]' in text:  # the host-network node's config has it already
+        return text
     registry = (
         '  [plugins."io.containerd.grpc.v1.cri".registry]\n'
         f'    config_path = "{registry_hosts_dir(where)}"\n'
