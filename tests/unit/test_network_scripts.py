@@ -109,6 +109,24 @@ def test_loss_uses_iptables_statistic_and_spares_loopback() -> None:
     assert "-I INPUT" not in scripts.loss_script(TAG, 30, [])
 
 
+def test_without_netem_latency_queues_all_but_loopback_to_the_faults_own_delayer() -> None:
+    queue = scripts.latency_queue(TAG)
+    assert queue == 0x0A1B
+    assert scripts.latency_rules(TAG) == [
+        f"iptables -w -t mangle -A {CHAIN} -o lo -j RETURN",
+        f"iptables -w -t mangle -A {CHAIN} -j NFQUEUE --queue-num {queue} --queue-bypass",
+    ]
+    inject = scripts.latency_script(TAG, 300, 20.5)
+    assert inject.rstrip().endswith(
+        f"exec pytest-chaos-delay serve -tag {TAG} -queue {queue} -delay 300000us -jitter 20500us"
+    )
+    ready = scripts.latency_ready_script(TAG)
+    assert ready.index(f"pytest-chaos-delay ready -tag {TAG}") < ready.index("NFQUEUE")
+    assert "already has a latency fault" in ready
+    undo = scripts.latency_undo_script(TAG)
+    assert undo.index(f"-D OUTPUT -j {CHAIN}") < undo.index(f"pytest-chaos-delay stop -tag {TAG}")
+
+
 def test_latency_uses_netem_with_the_faults_own_handle() -> None:
     handle = scripts.qdisc_handle(TAG)
     assert handle == "a1c:"
