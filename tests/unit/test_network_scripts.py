@@ -634,3 +634,23 @@ def _wait_for_workers(shell: int) -> list[int]:
         if len(tree) >= 3 or time.monotonic() > deadline:
             return tree
         time.sleep(0.05)
+
+
+@needs_go
+def test_the_delayers_go_unit_tests_and_vet_pass() -> None:
+    """Packet ids parsed from the kernel's messages; delay, jitter bound and order kept."""
+    from pytest_chaos.cluster import images
+
+    go = images._go()
+    env = {**os.environ, "CGO_ENABLED": "0", "GOWORK": "off", "GOFLAGS": "-mod=mod"}
+    for command in ([go, "vet", "./..."], [go, "test", "-count=1", "./..."]):
+        result = subprocess.run(
+            command,
+            cwd=images.sources_dir() / "delay",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"

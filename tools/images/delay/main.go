@@ -273,23 +273,30 @@ func (d *delayer) receive() {
 		}
 		now := time.Now()
 		for _, id := range packetIDs(buffer[:n]) {
-			wait := d.delay
-			if d.jitter > 0 {
-				wait += time.Duration(rand.Int63n(int64(2*d.jitter)+1)) - d.jitter
-				if wait < 0 {
-					wait = 0
-				}
-			}
-			release := now.Add(wait)
-			if release.Before(previous) {
-				release = previous // never ahead of a packet queued before it
-			}
+			release := releaseTime(now, previous, d.delay, d.jitter, rand.Int63n)
 			previous = release
 			d.newest.Store(id)
 			d.seen.Add(1)
 			d.pending <- held{id, release}
 		}
 	}
+}
+
+// releaseTime is when a packet queued at now may go: after delay +- a uniform jitter (never
+// below 0), and never before the packet queued before it (released at previous).
+func releaseTime(now, previous time.Time, delay, jitter time.Duration, random func(int64) int64) time.Time {
+	wait := delay
+	if jitter > 0 {
+		wait += time.Duration(random(int64(2*jitter)+1)) - jitter
+		if wait < 0 {
+			wait = 0
+		}
+	}
+	release := now.Add(wait)
+	if release.Before(previous) {
+		return previous
+	}
+	return release
 }
 
 // release accepts the packets in order, each at its release time; the packets due together
