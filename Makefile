@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 
 # The real-node examples run on a cluster of their own: three real nodes, no fake ones.
 REAL_NODES := --chaos-local-real-nodes=3 --chaos-local-nodes=0 --chaos-local-real-node=no \
-              --chaos-local-name=real-nodes-examples
+              --chaos-local-name=examples
 
 demo: deps
 	$(BIN)/pytest -m chaos examples/ -p no:cacheprovider --ignore=examples/real_nodes

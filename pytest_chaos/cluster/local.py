@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube.deadline import Deadline
 
@@ -166,8 +167,8 @@ class _State:
 def _described(record: ProcessRecord) -> str:
     """A component's name, with its node's for a netns real node's (``kubelet (real-node-1)``)."""
     parts = Path(record.log).parts
-    if "realnodes" in parts[:-1]:
-        index = parts.index("realnodes")
+    if STATE_SUBDIR in parts[:-1]:
+        index = parts.index(STATE_SUBDIR)
         if index + 2 < len(parts) and parts[index + 1].startswith("real-node-"):
             return f"{record.component} ({parts[index + 1]})"
     return record.component

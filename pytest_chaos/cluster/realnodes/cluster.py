@@ -30,7 +30,7 @@ from pytest_chaos.cluster.realnode import (
 )
 from pytest_chaos.cluster.realnodes import cgroups, network, node
 from pytest_chaos.cluster.realnodes.host import Changes, remove_cgroup, run
-from pytest_chaos.cluster.realnodes.plan import Plan, plan
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR, Plan, plan
 from pytest_chaos.errors import ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
@@ -40,7 +40,7 @@ _CNI_RESULTS = Path("/var/lib/cni/results")
 
 def base(state_dir: Path) -> Path:
     """The directory of a cluster's real nodes."""
-    return state_dir / "realnodes"
+    return state_dir / STATE_SUBDIR
 
 
 def saved_plan(state_dir: Path) -> Plan | None:
