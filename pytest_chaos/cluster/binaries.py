@@ -99,7 +99,16 @@ REGISTRY = Component(
         "github.com/google/go-containerregistry/cmd/crane",
     ),
 )
-COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY)
+NETWORK_POLICIES = Component(
+    name="network-policies",
+    module_dir="network-policies",
+    main_module="sigs.k8s.io/kube-network-policies",
+    packages=(
+        "github.com/pytest-chaos/pytest-chaos/tools/network-policies/"
+        "pytest-chaos-network-policies",
+    ),
+)
+COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY, NETWORK_POLICIES)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
 ISTIO_CRD_NAMES = (
