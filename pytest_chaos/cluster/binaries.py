@@ -99,7 +99,15 @@ REGISTRY = Component(
         "github.com/google/go-containerregistry/cmd/crane",
     ),
 )
-COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY)
+NETWORK_POLICIES = Component(
+    name="network-policies",
+    module_dir="network-policies",
+    main_module="sigs.k8s.io/kube-network-policies",
+    packages=(
+        "github.com/pytest-chaos/pytest-chaos/tools/network-policies/pytest-chaos-network-policies",
+    ),
+)
+COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY, NETWORK_POLICIES)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
 ISTIO_CRD_NAMES = (
@@ -150,13 +158,20 @@ def module_version(component: Component, tools: Path | None = None) -> str:
 
 
 def cache_key(component: Component, tools: Path | None = None) -> str:
-    """Directory name for a component's build: version plus a hash of go.mod and go.sum."""
+    """Directory name for a component's build: version plus a hash of its module's files.
+
+    The hash covers go.mod, go.sum, tools.go and the Go sources of the module's own commands
+    (``tools/registry/pytest-chaos-registry/main.go``...), so an edited command is rebuilt.
+    """
     base = (tools or tools_dir()) / component.module_dir
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum", "tools.go"):
         path = base / name
         if path.is_file():
             digest.update(path.read_bytes())
+    for source in sorted(base.glob("*/**/*.go")):  # the commands' packages, not tools.go
+        digest.update(source.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
     return f"{component.name}-{module_version(component, tools)}-{digest.hexdigest()[:10]}"
 
 
