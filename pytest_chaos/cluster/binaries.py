@@ -190,10 +190,13 @@ def binary(name: str) -> Path:
         if name in component.binaries:
             path = component_dir(component) / name
             if not is_built(component) or not path.is_file():
+                optional = component in OPTIONAL_COMPONENTS
+                command = f"{BUILD_COMMAND} --istio" if optional else BUILD_COMMAND
+                target = "istio-binaries" if optional else "cluster-binaries"
                 raise BinaryMissingError(
                     f"{name} ({component.name} {module_version(component)}) is not built in "
-                    f"{component_dir(component)}; build it with `{BUILD_COMMAND}` (or `make "
-                    "cluster-binaries`; the first build takes many minutes)"
+                    f"{component_dir(component)}; build it with `{command}` (or `make "
+                    f"{target}`; the first build takes many minutes)"
                 )
             return path
     raise KeyError(name)
