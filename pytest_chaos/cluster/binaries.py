@@ -51,6 +51,8 @@ class Component:
             return ("etcd",)
         if self.name == "kwok":
             return ("kwok", KWOK_POD_STAGES)
+        if self.name == "istio-control":
+            return (*(p.rsplit("/", 1)[-1] for p in self.packages), *ISTIO_CONTROL_FILES)
         return tuple(p.rsplit("/", 1)[-1] for p in self.packages)
 
 
@@ -120,6 +122,12 @@ ISTIO_CRD_NAMES = (
 )
 
 BUILD_COMMAND = "pytest-chaos cluster build"
+
+#: Files istio-control takes from istio.io/istio at build time: every Istio CRD of istiod's own
+#: line (ServiceEntry included), and pilot-agent's Envoy bootstrap template.
+ISTIO_CONTROL_CRDS = "istio-crds-all.yaml"
+ISTIO_CONTROL_BOOTSTRAP = "envoy_bootstrap_tmpl.json"
+ISTIO_CONTROL_FILES = (ISTIO_CONTROL_CRDS, ISTIO_CONTROL_BOOTSTRAP)
 
 #: kwok's own "fast" pod stages, taken from its module at build time; a local cluster started
 #: with a pod readiness delay runs them with a delay added to the pod-ready stage.
@@ -328,6 +336,8 @@ def _build_go(component: Component, source: Path, out: Path, progress: Progress)
         raise ClusterError(f"go build ({component.name}) failed in {source}:\n" + "\n".join(tail))
     if component.name == "kwok":
         _extract_kwok_stages(source, out)
+    if component.name == "istio-control":
+        _extract_istio_control_files(source, out)
     if component.name == "etcd":
         # go names a binary built from ".../server/v3" after the element before "/v3".
         for built_name in ("server", "v3"):
@@ -346,6 +356,29 @@ def _extract_kwok_stages(source: Path, out: Path) -> None:
     for name in ("pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"):
         documents += [d for d in yaml.safe_load_all((stage_dir / name).read_text()) if d]
     (out / KWOK_POD_STAGES).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def _extract_istio_control_files(source: Path, out: Path) -> None:
+    import yaml
+
+    info = json.loads(
+        _run_go(["list", "-m", "-json", ISTIO_CONTROL.main_module], source, what="go list (istio)")
+    )
+    module = Path(info["Dir"])
+    crd_file = module / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml"
+    documents = [d for d in yaml.safe_load_all(crd_file.read_text()) if d]
+    served = {
+        d["metadata"]["name"]: {v["name"] for v in d["spec"]["versions"] if v.get("served")}
+        for d in documents
+    }
+    for name in ISTIO_CRD_NAMES:
+        if not {"v1", "v1beta1", "v1alpha3"} <= served.get(name, set()):
+            raise ClusterError(f"{crd_file}: {name} does not serve v1, v1beta1 and v1alpha3")
+    (out / ISTIO_CONTROL_CRDS).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    shutil.copyfile(
+        module / "tools" / "packaging" / "common" / "envoy_bootstrap.json",
+        out / ISTIO_CONTROL_BOOTSTRAP,
+    )
 
 
 def _extract_istio_crds(component: Component, source: Path, out: Path, progress: Progress) -> None:

@@ -63,7 +63,12 @@ def test_istiod_is_optional_and_says_how_to_build_it(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     assert binaries.ISTIO_CONTROL not in binaries.COMPONENTS
-    assert binaries.ISTIO_CONTROL.binaries == ("pilot-discovery", "pilot-agent")
+    assert binaries.ISTIO_CONTROL.binaries == (
+        "pilot-discovery",
+        "pilot-agent",
+        "istio-crds-all.yaml",
+        "envoy_bootstrap_tmpl.json",
+    )
     assert binaries.module_version(binaries.ISTIO_CONTROL) == "v0.0.0-20260827124520-eed52ebb66ad"
     monkeypatch.setenv("PYTEST_CHAOS_CACHE_DIR", str(tmp_path))
     with pytest.raises(BinaryMissingError, match=r"`pytest-chaos cluster build --istio`"):
