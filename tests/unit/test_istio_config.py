@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,7 @@ def test_the_gateway_is_pilot_agent_proxy_router_with_the_envoy_in_its_proxy_con
     env = gateway_env(ENVOY, name="chaos-gateway", namespace="istio-system")
     assert yaml.safe_load(env["PROXY_CONFIG"])["binaryPath"] == str(ENVOY)
     assert env["POD_NAMESPACE"] == "istio-system"
+    assert json.loads(env["ISTIO_METAJSON_LABELS"]) == {"istio": "ingressgateway"}
 
 
 def test_binomial_interval_of_200_requests_at_half() -> None:

@@ -89,4 +89,6 @@ def gateway_env(envoy: Path, *, name: str, namespace: str) -> dict[str, str]:
         "INSTANCE_IP": "127.0.0.1",
         "ISTIO_META_CLUSTER_ID": "Kubernetes",
         "ISTIO_META_UNPRIVILEGED_POD": "true",
+        # The labels a Gateway's selector matches (there is no pod to carry them).
+        "ISTIO_METAJSON_LABELS": '{"istio": "ingressgateway"}',
     }
