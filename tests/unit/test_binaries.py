@@ -71,3 +71,19 @@ def test_each_component_lists_what_it_builds() -> None:
     )
     assert binaries.ETCD.binaries == ("etcd",)
     assert binaries.ISTIO_CRDS.binaries == ("istio-crds.yaml",)
+
+
+def test_istiod_is_optional_and_says_how_to_build_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert binaries.ISTIO_CONTROL not in binaries.COMPONENTS
+    assert binaries.ISTIO_CONTROL.binaries == (
+        "pilot-discovery",
+        "pilot-agent",
+        "istio-crds-all.yaml",
+        "envoy_bootstrap_tmpl.json",
+    )
+    assert binaries.module_version(binaries.ISTIO_CONTROL) == "v0.0.0-20260827124520-eed52ebb66ad"
+    monkeypatch.setenv("PYTEST_CHAOS_CACHE_DIR", str(tmp_path))
+    with pytest.raises(BinaryMissingError, match=r"`pytest-chaos cluster build --istio`"):
+        binaries.binary("pilot-discovery")
