@@ -16,7 +16,6 @@ Needs root and a host that can run real nodes. Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from benchmarks.real_nodes import NAME, cli, context, summary
 from pytest_chaos.faults.network import NetworkFaults
 from pytest_chaos.kube import Kube
@@ -171,11 +171,7 @@ def main() -> int:
     finally:
         cli(root, "down")
         shutil.rmtree(root, ignore_errors=True)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":
