@@ -88,8 +88,10 @@ def pod_ready(pod: Any) -> bool:
     return ready and not pod.metadata.deletion_timestamp
 
 
-def ready_pods(kube: Kube, namespace: str, count: int, *, off: str | None = None) -> list[Any]:
-    """Wait for count Ready ``web`` pods (none on the node off); return them."""
+def ready_pods(
+    kube: Kube, namespace: str, count: int, *, off: str | None = None, app: str = "web"
+) -> list[Any]:
+    """Wait for count Ready pods of the app (none on the node off); return them."""
 
     def enough(pods: list[Any]) -> bool:
         return len([p for p in pods if pod_ready(p) and p.spec.node_name != off]) == count
@@ -98,8 +100,8 @@ def ready_pods(kube: Kube, namespace: str, count: int, *, off: str | None = None
         functools.partial(kube.core.list_namespaced_pod, namespace),
         enough,
         within=120,
-        what=f"{count} Ready web pods" + (f" off {off}" if off else ""),
-        label_selector="app=web",
+        what=f"{count} Ready {app} pods" + (f" off {off}" if off else ""),
+        label_selector=f"app={app}",
     )
     return [p for p in pods if pod_ready(p)]
 
@@ -108,3 +110,56 @@ def node_ready(kube: Kube, name: str) -> bool:
     """The Node reports Ready."""
     node = kube.core.read_node(name)
     return any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or [])
+
+
+def broker_deployment(name: str, env: dict[str, str]) -> dict[str, Any]:
+    """One replica of the demo app in its message-broker role (``BROKER_LISTEN``/``BROKER_ADDR``).
+
+    As a server it counts the lines its clients send; as a client it keeps one connection to the
+    server, sends a line every 500 ms and redials with a backoff when the connection ends. Both
+    report on ``/broker`` (port 8080): connected, connects, disconnects, last_error, lines.
+    """
+    container = {
+        "name": name,
+        "image": DEMO_IMAGE,
+        "imagePullPolicy": "IfNotPresent",
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1},
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [container]},
+            },
+        },
+    }
+
+
+def start_broker_and_worker(kube: Kube, namespace: str) -> tuple[str, str]:
+    """``broker`` (Service ``broker:9000``) and a ``worker`` connected to it by that name.
+
+    Returns the two pods' ``/broker`` URLs, reachable from the host, once both are Ready.
+    """
+    broker = broker_deployment("broker", {"BROKER_LISTEN": ":9000"})
+    kube.apps.create_namespaced_deployment(namespace, broker)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "broker"},
+        "spec": {"selector": {"app": "broker"}, "ports": [{"port": 9000}]},
+    }
+    kube.core.create_namespaced_service(namespace, service)
+    worker = broker_deployment("worker", {"BROKER_ADDR": "broker:9000"})
+    kube.apps.create_namespaced_deployment(namespace, worker)
+    (server,) = ready_pods(kube, namespace, 1, app="broker")
+    (client,) = ready_pods(kube, namespace, 1, app="worker")
+    return (
+        f"http://{server.status.pod_ip}:8080/broker",
+        f"http://{client.status.pod_ip}:8080/broker",
+    )
