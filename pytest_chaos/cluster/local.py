@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
-from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube.deadline import Deadline
 
@@ -166,11 +165,9 @@ class _State:
 
 def _described(record: ProcessRecord) -> str:
     """A component's name, with its node's for a netns real node's (``kubelet (real-node-1)``)."""
-    parts = Path(record.log).parts
-    if STATE_SUBDIR in parts[:-1]:
-        index = parts.index(STATE_SUBDIR)
-        if index + 2 < len(parts) and parts[index + 1].startswith("real-node-"):
-            return f"{record.component} ({parts[index + 1]})"
+    parts = Path(record.log).parts  # .../<node>/logs/<component>.log
+    if len(parts) > 3 and parts[-2] == "logs" and parts[-3].startswith("real-node-"):
+        return f"{record.component} ({parts[-3]})"
     return record.component
 
 
@@ -471,7 +468,7 @@ class LocalCluster:
             raise ClusterError(str(exc)) from None
         from pytest_chaos.cluster.realnodes.cluster import requirements
 
-        missing = requirements(self.state_dir)
+        missing = requirements()
         if missing:
             raise ClusterError("this host cannot run real nodes:\n  " + "\n  ".join(missing))
         holder = self._real_nodes_holder()

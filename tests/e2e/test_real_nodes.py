@@ -77,8 +77,12 @@ def host_leftovers(state_dir: Path) -> list[str]:
     found += [line for line in rules.stdout.splitlines() if the_plan.tag in line]
     found += [str(p) for p in Path("/sys/fs/cgroup").glob("*/pcx0")]
     mounts = Path("/proc/self/mounts").read_text()
-    found += [line for line in mounts.splitlines() if str(state_dir) in line]
-    found += [f"process {pid}" for pid in find_orphans(str(state_dir) + "/")]
+    nodes_dir = real_nodes.base(state_dir)  # short, outside the state directory
+    for where in (state_dir, nodes_dir):
+        found += [line for line in mounts.splitlines() if str(where) in line]
+        found += [f"process {pid}" for pid in find_orphans(str(where) + "/")]
+    if nodes_dir.exists():
+        found.append(f"directory {nodes_dir}")
     return found
 
 

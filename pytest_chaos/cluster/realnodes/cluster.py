@@ -1,8 +1,10 @@
 """Start, wait for and remove every real node of a local cluster (the composer of this package).
 
-State under ``<cluster state dir>/realnodes/``: ``plan.json`` (count and slot), ``host.json``
-(the host changes, see :class:`~pytest_chaos.cluster.realnodes.host.Changes`), one directory per
-node and the cluster DNS server's files. :func:`cleanup` needs nothing else, so it works from any
+State under :func:`base` (``/var/lib/pytest-chaos/<digest of the state directory>``, short for
+the unix sockets below it; the state directory's ``real-nodes`` links there): ``plan.json``
+(count and slot), ``host.json`` (the host changes, see
+:class:`~pytest_chaos.cluster.realnodes.host.Changes`), one directory per node and the cluster
+DNS server's files. :func:`cleanup` needs nothing else, so it works from any
 process after a crash.
 """
 
@@ -30,7 +32,7 @@ from pytest_chaos.cluster.realnode import (
 )
 from pytest_chaos.cluster.realnodes import cgroups, network, node, policies
 from pytest_chaos.cluster.realnodes.host import Changes, remove_cgroup, run
-from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR, Plan, plan
+from pytest_chaos.cluster.realnodes.plan import STATE_LINK, Plan, nodes_dir, plan
 from pytest_chaos.errors import BinaryMissingError, ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
@@ -39,8 +41,8 @@ _CNI_RESULTS = Path("/var/lib/cni/results")
 
 
 def base(state_dir: Path) -> Path:
-    """The directory of a cluster's real nodes."""
-    return state_dir / STATE_SUBDIR
+    """The directory of a cluster's real nodes (``<state dir>/real-nodes`` links to it)."""
+    return nodes_dir(state_dir)
 
 
 def saved_plan(state_dir: Path) -> Plan | None:
@@ -52,12 +54,8 @@ def saved_plan(state_dir: Path) -> Plan | None:
         return None
 
 
-#: sun_path holds 108 bytes on Linux; containerd refuses paths over 104.
-_SOCKET_PATH_MAX = 104
-
-
-def requirements(state_dir: Path | None = None) -> list[str]:
-    """What this host (and state_dir's path) lacks to run netns real nodes."""
+def requirements() -> list[str]:
+    """What this host lacks to run netns real nodes."""
     found = [m for m in missing_requirements() if "is in use" not in m]
     if shutil.which("nsenter") is None:
         found.append("command 'nsenter': apt-get install -y util-linux")
@@ -65,15 +63,6 @@ def requirements(state_dir: Path | None = None) -> list[str]:
         binaries.binary(policies.PROGRAM)
     except BinaryMissingError as exc:
         found.append(str(exc))
-    if state_dir is not None:
-        where = node.layout(state_dir, plan(1).nodes[0])
-        longest = where.kubelet_root / "pod-resources" / "kubelet.sock"
-        if len(str(longest)) >= _SOCKET_PATH_MAX - 2:  # real-node-NN: room for two digits
-            found.append(
-                f"the state directory's path is too long for unix sockets ({longest} has "
-                f"{len(str(longest))} characters, at most {_SOCKET_PATH_MAX - 3}): set "
-                "PYTEST_CHAOS_STATE_DIR to a shorter directory"
-            )
     return found
 
 
@@ -94,7 +83,7 @@ def start(
     On any failure, everything is stopped and every host change undone before the error (which
     carries the failing node's log) propagates.
     """
-    problems = requirements(state_dir)
+    problems = requirements()
     if problems:
         raise ClusterError("this host cannot run real nodes:\n  " + "\n  ".join(problems))
     deadline = Deadline(timeout)
@@ -125,6 +114,7 @@ def _start(
     cleanup(state_dir)  # a crashed run's leftovers
     where = base(state_dir)
     where.mkdir(parents=True, exist_ok=True)
+    _link(state_dir / STATE_LINK, where)
     (where / "plan.json").write_text(
         json.dumps({"count": len(the_plan.nodes), "slot": the_plan.slot})
     )
@@ -295,7 +285,16 @@ def cleanup(state_dir: Path) -> list[str]:
     left = problems + leftovers(state_dir)
     if not left and not _mounts_under(where):
         shutil.rmtree(where, ignore_errors=True)
+        (state_dir / STATE_LINK).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only when no other cluster's nodes are there
+            where.parent.rmdir()
     return left
+
+
+def _link(link: Path, target: Path) -> None:
+    """Point link at target (the state directory's way to the real nodes' files and logs)."""
+    link.unlink(missing_ok=True)
+    link.symlink_to(target, target_is_directory=True)
 
 
 def leftovers(state_dir: Path) -> list[str]:

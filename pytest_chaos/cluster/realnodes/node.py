@@ -1,6 +1,6 @@
 """One real node in its own network namespace: containerd, kubelet and kube-proxy.
 
-Its files live under ``<state dir>/realnodes/<node>/`` (the layout of
+Its files live under ``/var/lib/pytest-chaos/<cluster>/<node>/`` (the layout of
 :class:`pytest_chaos.cluster.realnode.Layout`); its processes run in the node's namespace through
 ``nsenter --net`` only, so they share the host's mounts (the kubelet's volumes are the ones
 containerd bind-mounts) but have their own interfaces, ports and iptables.
@@ -22,7 +22,7 @@ from pytest_chaos.cluster.realnode import (
     kubelet_config,
 )
 from pytest_chaos.cluster.realnodes.host import in_netns
-from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR, NodePlan, Plan
+from pytest_chaos.cluster.realnodes.plan import NodePlan, Plan, nodes_dir
 from pytest_chaos.errors import ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
@@ -32,7 +32,7 @@ POD_BRIDGE = "cni0"
 
 def layout(state_dir: Path, node: NodePlan) -> Layout:
     """Where the node's files live."""
-    return Layout(state_dir / STATE_SUBDIR / node.name)
+    return Layout(nodes_dir(state_dir) / node.name)
 
 
 def node_kubelet_config(

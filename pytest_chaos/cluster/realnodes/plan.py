@@ -9,15 +9,20 @@ CIDR: traffic from the host, outside it, is masqueraded so replies come back the
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from pytest_chaos.capacity import MAX_NODES_BY_ADDRESSES
 
-#: The label every real node carries.
-#: The real nodes' directory in a cluster's state directory. Short: the kubelet's unix sockets
-#: live below it, and a socket path has at most 107 bytes (``~/.local/state/...`` is long).
-STATE_SUBDIR = "rn"
+#: Where the real nodes' files live: ``<root>/<10 hex digits of the state directory's path>``.
+#: Short and fixed: containerd's and the kubelet's unix sockets live below it, and a socket path
+#: has at most 104 bytes, which ``/home/<user>/.local/state/pytest-chaos/...`` would not leave.
+REAL_NODES_ROOT = Path("/var/lib/pytest-chaos")
+#: The link in a cluster's state directory to its real nodes' directory (logs are there).
+STATE_LINK = "real-nodes"
 
+#: The label every real node carries.
 REAL_NODE_LABEL = "chaos.pytest.dev/real-node"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = ("a", "b", "c")
@@ -110,3 +115,9 @@ def plan(count: int, slot: int = 0) -> Plan:
         for i in range(count)
     )
     return Plan(slot=slot, nodes=nodes)
+
+
+def nodes_dir(state_dir: Path) -> Path:
+    """The real nodes' directory of the cluster whose state lives in state_dir."""
+    digest = hashlib.sha256(str(state_dir.absolute()).encode()).hexdigest()[:10]
+    return REAL_NODES_ROOT / digest
