@@ -100,8 +100,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("kind_workers", "number of kind worker nodes (zones a, b, c in turn)", default="0"),
     Option(
         "kind_image",
-        "kind node image (default: localhost/pytest-chaos/kind-node:v1.32.5, built by "
-        "`pytest-chaos cluster build --kind-node-image`; kindest/node:v1.32.5 where a "
+        "kind node image (default: localhost/pytest-chaos/kind-node:v1.32.5, assembled as "
+        "docs/kind.md says; kindest/node:v1.32.5 where a "
         "registry is reachable)",
     ),
     Option(

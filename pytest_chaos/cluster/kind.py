@@ -26,7 +26,7 @@ from pytest_chaos.errors import ClusterError
 if TYPE_CHECKING:
     from pytest_chaos.cluster import ClusterHandle
 
-#: The node image ``pytest-chaos cluster build --kind-node-image`` assembles (Kubernetes v1.32.5).
+#: The locally assembled node image (Kubernetes v1.32.5; recipe in docs/kind.md).
 DEFAULT_NODE_IMAGE = "localhost/pytest-chaos/kind-node:v1.32.5"
 MIN_KIND = (0, 20)
 ENGINES = ("docker", "podman", "nerdctl")
@@ -294,8 +294,9 @@ class KindClusterProvider:
             if not image_present(engine, self.image):
                 raise ClusterError(
                     f"--chaos-cluster=kind: the node image {self.image} is not in {engine}; "
-                    "build it with `pytest-chaos cluster build --kind-node-image`, or pass "
-                    "--chaos-kind-image kindest/node:v1.32.5 where a registry is reachable"
+                    "its build is not automated yet: docs/kind.md gives the recipe measured on "
+                    "podman 4.3; or pass --chaos-kind-image kindest/node:v1.32.5 where a "
+                    "registry is reachable (kind pulls it)"
                 )
             pid = os.getpid()
             self.record = KindRecord(
