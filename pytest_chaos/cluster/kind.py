@@ -10,12 +10,14 @@ already is reused and never deleted. The kubeconfig goes to a private file, neve
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -252,13 +254,42 @@ def cleanup_orphans(*, dry_run: bool = False) -> list[str]:
     lines = []
     for path in sorted(kind_dir().glob("*.json")) if kind_dir().is_dir() else []:
         record = KindRecord.read(path)
-        if record.owner_alive():
+        if record.owner_alive() or _live_users(record.name) - {f"{record.pid}-{record.start_time}"}:
             continue
         if dry_run:
             lines.append(f"would delete orphaned kind cluster {record.name!r}")
             continue
         lines += delete_recorded(record)
     return lines
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    """Serialise create/reuse/delete of one cluster name between sessions (xdist workers)."""
+    kind_dir().mkdir(parents=True, exist_ok=True)
+    with (kind_dir() / f"{name}.lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _users(name: str) -> Path:
+    return kind_dir() / f"{name}.users"
+
+
+def _live_users(name: str) -> set[str]:
+    """Sessions (``pid-start``) using the cluster that still run."""
+    from pytest_chaos.cluster.processes import start_time_of
+
+    path = _users(name)
+    users = set(path.read_text().split()) if path.is_file() else set()
+    return {u for u in users if start_time_of(int(u.split("-")[0])) == int(u.split("-")[1])}
+
+
+def _set_users(name: str, users: set[str]) -> None:
+    _users(name).write_text("".join(f"{u}\n" for u in sorted(users)))
 
 
 class KindClusterProvider:
@@ -272,6 +303,9 @@ class KindClusterProvider:
         self.keep = keep
         self.record: KindRecord | None = None
         self.created_seconds: float | None = None
+        from pytest_chaos.cluster.processes import start_time_of
+
+        self.user = f"{os.getpid()}-{start_time_of(os.getpid()) or 0}"
 
     def kubeconfig_path(self) -> Path:
         """The private kubeconfig file of this cluster."""
@@ -279,6 +313,12 @@ class KindClusterProvider:
 
     def acquire(self) -> ClusterHandle:
         """Create the cluster, or reuse the one of that name; return its handle."""
+        with _locked(self.name):
+            handle = self._acquire()
+            _set_users(self.name, _live_users(self.name) | {self.user})
+            return handle
+
+    def _acquire(self) -> ClusterHandle:
         from pytest_chaos.cluster import ClusterHandle
         from pytest_chaos.cluster.processes import start_time_of
 
@@ -286,7 +326,10 @@ class KindClusterProvider:
         kind = Kind(engine)
         kubeconfig = self.kubeconfig_path()
         kubeconfig.parent.mkdir(parents=True, exist_ok=True)
+        recorded = kind_dir() / f"{self.name}.json"
         if self.name in kind.clusters():
+            if recorded.is_file():  # a session of ours created it: the last user deletes it
+                self.record = KindRecord.read(recorded)
             kubeconfig.write_text(kind.run("get", "kubeconfig", "--name", self.name))
             kubeconfig.chmod(0o600)
             how = "reused"
@@ -331,13 +374,24 @@ class KindClusterProvider:
         )
 
     def release(self) -> None:
-        """Delete the cluster if this session created it (unless kept); never a reused one."""
-        if self.record is None or self.keep:
-            return
-        with contextlib.suppress(FileNotFoundError):
-            delete_recorded(self.record)
-        self.kubeconfig_path().unlink(missing_ok=True)
-        self.record = None
+        """The last session out deletes a cluster a session created (unless kept).
+
+        A cluster that no session of ours created (no record) is never deleted.
+        """
+        with _locked(self.name):
+            users = _live_users(self.name) - {self.user}
+            _set_users(self.name, users)
+            if self.record is None or users:
+                return
+            if self.keep:  # kept: no longer ours to delete, not even by `pytest-chaos cleanup`
+                self.record.path().rename(self.record.path().with_suffix(".kept"))
+                self.record = None
+                return
+            with contextlib.suppress(FileNotFoundError):
+                delete_recorded(self.record)
+            self.kubeconfig_path().unlink(missing_ok=True)
+            _users(self.name).unlink(missing_ok=True)
+            self.record = None
 
     def describe(self) -> str:
         """``cluster=kind (name '<name>', N workers, image <image>)``."""
