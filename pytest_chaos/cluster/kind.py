@@ -243,6 +243,8 @@ def delete_recorded(record: KindRecord) -> list[str]:
     if record.name in kind.clusters():
         kind.run("delete", "cluster", "--name", record.name)
         done.append(f"deleted kind cluster {record.name!r}")
+    else:
+        done.append(f"kind cluster {record.name!r} is gone already: forgot its record")
     record.path().unlink(missing_ok=True)
     if not list(kind_dir().glob("*.json")):  # the last of ours: the host goes back
         done += kind_host.restore(record.host_before)

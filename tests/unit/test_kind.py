@@ -89,3 +89,14 @@ def test_a_record_survives_a_round_trip_and_a_dead_owner_is_an_orphan(
     assert again == record
     assert not again.owner_alive()
     assert kind.cleanup_orphans(dry_run=True) == ["would delete orphaned kind cluster 'ci'"]
+
+
+def test_an_orphan_still_used_by_a_live_session_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
+    before = kind_host.HostState({}, None, False, True)
+    kind.KindRecord("shared", "podman", 1, 12345, before).write()  # its creator is gone
+    provider = kind.KindClusterProvider("shared", 0, kind.DEFAULT_NODE_IMAGE, False)
+    (tmp_path / "kind" / "shared.users").write_text(provider.user + "\n")  # this process uses it
+    assert kind.cleanup_orphans(dry_run=True) == []
