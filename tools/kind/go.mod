@@ -1,7 +1,7 @@
 // Builds kind (sigs.k8s.io/kind) through the Go module proxy, for --chaos-cluster=kind.
 module github.com/pytest-chaos/pytest-chaos/tools/kind
 
-go 1.26.8
+go 1.23.0
 
 require sigs.k8s.io/kind v0.33.0
 
