@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test deps system-deps venv cluster-binaries lint type layers unit plugin e2e \
-        istio-binaries benchmarks cluster-up cluster-down clean
+        istio-binaries kind-binaries benchmarks cluster-up cluster-down clean
 
 # The real-node examples run on a cluster of their own: three real nodes, no fake ones.
 REAL_NODES := --chaos-local-real-nodes=3 --chaos-local-nodes=0 --chaos-local-real-node=no \
@@ -21,7 +21,7 @@ demo: deps
 
 # The solo tests start a real node of their own (one per machine): they run after the main
 # suite, whose session cluster is gone by then; the real-node examples last, on three real nodes.
-test: deps istio-binaries lint type layers
+test: deps istio-binaries kind-binaries lint type layers
 	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider -m "not solo" --ignore=examples/real_nodes
 	$(BIN)/pytest -p no:cacheprovider -m solo -rs --ignore=examples/real_nodes
 	$(BIN)/pytest -p no:cacheprovider -m chaos -rs examples/real_nodes $(REAL_NODES)
@@ -50,6 +50,11 @@ cluster-binaries: venv
 # `make test` (the leading `-`): the test skips, saying why, where they are not built.
 istio-binaries: venv
 	-PATH="$$(bash scripts/install-go.sh):$$PATH" $(BIN)/pytest-chaos cluster build --istio
+
+# kind v0.33.0 and kubeadm for --chaos-cluster=kind (seconds warm): optional like istio-binaries,
+# a failed build does not fail `make test`; `make demo` does not wait for it.
+kind-binaries: venv
+	-PATH="$$(bash scripts/install-go.sh):$$PATH" $(BIN)/pytest-chaos cluster build --kind
 
 lint: venv
 	$(BIN)/ruff check .

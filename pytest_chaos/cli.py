@@ -18,7 +18,9 @@ def _say(message: str) -> None:
 def _cluster_build(args: argparse.Namespace) -> int:
     from pytest_chaos.cluster import binaries
 
-    wanted = binaries.COMPONENTS + (binaries.OPTIONAL_COMPONENTS if args.istio else ())
+    wanted: tuple[binaries.Component, ...] = binaries.COMPONENTS
+    wanted += (binaries.ISTIO_CONTROL,) if args.istio else ()
+    wanted += binaries.KIND_COMPONENTS if args.kind else ()
     for component in wanted:
         if binaries.is_built(component) and not args.force:
             _say(
@@ -180,6 +182,17 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
+def _cleanup_kind(*, dry_run: bool) -> list[str]:
+    """Delete kind clusters whose creating session is gone (recorded before creating them)."""
+    from pytest_chaos.cluster.kind import cleanup_orphans
+    from pytest_chaos.errors import ClusterError
+
+    try:
+        return cleanup_orphans(dry_run=dry_run)
+    except ClusterError as exc:
+        return [f"FAILED deleting an orphaned kind cluster: {exc}"]
+
+
 def _cleanup(args: argparse.Namespace) -> int:
     from pytest_chaos.cleanup import clean
     from pytest_chaos.cluster.local import LocalCluster
@@ -188,6 +201,9 @@ def _cleanup(args: argparse.Namespace) -> int:
 
     kubeconfig: Path | None
     context: str | None
+    kind_lines = _cleanup_kind(dry_run=args.dry_run)
+    for line in kind_lines:
+        print(line)
     if args.local:
         cluster = LocalCluster(args.local)
         if not cluster.status().running:
@@ -197,6 +213,8 @@ def _cleanup(args: argparse.Namespace) -> int:
     else:
         kubeconfig = args.kubeconfig or default_kubeconfig()
         context = args.context
+        if kubeconfig is None and kind_lines:
+            return 0
         if kubeconfig is None:
             _say(
                 "pytest-chaos: error: no kubeconfig: pass --kubeconfig, set KUBECONFIG, or "
@@ -283,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--istio",
         action="store_true",
         help="also build istiod and pilot-agent (istio.io/istio; ~11 min cold, ~2.8 GB RAM)",
+    )
+    build.add_argument(
+        "--kind",
+        action="store_true",
+        help="also build kind v0.33.0 and kubeadm (for --chaos-cluster=kind)",
     )
     build.set_defaults(func=_cluster_build)
 

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_chaos.errors import ChaosConfigError
 
-ClusterKind = Literal["existing", "local"]
+ClusterKind = Literal["existing", "local", "kind"]
 CLUSTER_KINDS: tuple[str, ...] = ("existing", "local", "kind")
 
 
@@ -96,6 +96,19 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("context", "kubeconfig context to use (default: the kubeconfig's current context)"),
     Option("local_name", "name of the embedded local cluster to start or reuse", default="local"),
+    Option("kind_name", "name of the kind cluster to create or reuse", default="pytest-chaos"),
+    Option("kind_workers", "number of kind worker nodes (zones a, b, c in turn)", default="0"),
+    Option(
+        "kind_image",
+        "kind node image (default: localhost/pytest-chaos/kind-node:v1.32.5, assembled as "
+        "docs/kind.md says; kindest/node:v1.32.5 where a "
+        "registry is reachable)",
+    ),
+    Option(
+        "kind_keep",
+        "keep a kind cluster this session created at the end (it is deleted otherwise)",
+        kind="bool",
+    ),
     Option("local_nodes", "number of fake nodes of the embedded local cluster", default="3"),
     Option(
         "local_pod_ready_delay",
@@ -238,6 +251,10 @@ class Settings:
     toolbox_image: str = DEFAULT_TOOLBOX_IMAGE
     lease_wait: float = DEFAULT_LEASE_WAIT
     revert_timeout: float = DEFAULT_REVERT_TIMEOUT
+    kind_name: str = "pytest-chaos"
+    kind_workers: int = 0
+    kind_image: str = ""
+    kind_keep: bool = False
 
 
 #: Where the plugin keeps the resolved Settings on the pytest config.
@@ -334,11 +351,16 @@ def resolve(config: _ConfigLike) -> Settings:
     cluster_value = raw["cluster"][0]
     if cluster_value is None:
         cluster_value = "existing" if (kubeconfig or default_kubeconfig()) else "local"
-    if cluster_value == "kind":
+    workers_value, workers_source = raw["kind_workers"]
+    try:
+        kind_workers = int(workers_value or "0")
+        if kind_workers < 0:
+            raise ValueError
+    except ValueError:
         raise ChaosConfigError(
-            "--chaos-cluster=kind is not available yet (it needs a Docker "
-            "engine); use --chaos-cluster=local for the embedded cluster"
-        )
+            f"--chaos-kind-workers: {workers_value!r} from {workers_source} is not "
+            "a whole number of 0 or more"
+        ) from None
     real_nodes = _real_nodes(raw["local_real_nodes"])
     nodes_value, nodes_source = raw["local_nodes"]
     try:
@@ -379,7 +401,11 @@ def resolve(config: _ConfigLike) -> Settings:
             "add --chaos-journal=PATH (or the ini key chaos_journal)"
         )
     return Settings(
-        cluster="local" if cluster_value == "local" else "existing",
+        cluster="local"
+        if cluster_value == "local"
+        else "kind"
+        if cluster_value == "kind"
+        else "existing",
         kubeconfig=kubeconfig,
         context=raw["context"][0],
         local_name=raw["local_name"][0] or "local",
@@ -403,6 +429,10 @@ def resolve(config: _ConfigLike) -> Settings:
         toolbox_image=raw["toolbox_image"][0] or DEFAULT_TOOLBOX_IMAGE,
         lease_wait=_duration(by_name["lease_wait"], raw["lease_wait"]),
         revert_timeout=_duration(by_name["revert_timeout"], raw["revert_timeout"]),
+        kind_name=raw["kind_name"][0] or "pytest-chaos",
+        kind_workers=kind_workers,
+        kind_image=raw["kind_image"][0] or "",
+        kind_keep=_as_bool(by_name["kind_keep"], *raw["kind_keep"]),
     )
 
 

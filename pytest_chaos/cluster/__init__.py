@@ -3,6 +3,7 @@
 * ``existing``: a kubeconfig and context as given; never creates or deletes a cluster.
 * ``local``: the embedded cluster (etcd, kube-apiserver, controllers, kwok fake nodes), started
   on demand and shared: one a session started stops when the last session using it ends.
+* ``kind``: a kind cluster created or reused by name (``pytest_chaos.cluster.kind``).
 """
 
 from __future__ import annotations
@@ -195,5 +196,14 @@ def provider_for(settings: Settings) -> ClusterProvider:
             settings.local_real_node,
             settings.local_real_nodes,
             settings.local_images,
+        )
+    if settings.cluster == "kind":
+        from pytest_chaos.cluster.kind import DEFAULT_NODE_IMAGE, KindClusterProvider
+
+        return KindClusterProvider(
+            settings.kind_name,
+            settings.kind_workers,
+            settings.kind_image or DEFAULT_NODE_IMAGE,
+            settings.kind_keep,
         )
     return ExistingCluster(settings.kubeconfig, settings.context)

@@ -49,6 +49,8 @@ class Component:
             return ("istio-crds.yaml",)
         if self.name == "etcd":
             return ("etcd",)
+        if self.name == "kind":
+            return ("kind",)
         if self.name == "kwok":
             return ("kwok", KWOK_POD_STAGES)
         if self.name == "istio-control":
@@ -120,7 +122,25 @@ ISTIO_CONTROL = Component(
     main_module="istio.io/istio",
     packages=("istio.io/istio/pilot/cmd/pilot-discovery", "istio.io/istio/pilot/cmd/pilot-agent"),
 )
-OPTIONAL_COMPONENTS = (ISTIO_CONTROL,)
+#: kind itself (sigs.k8s.io/kind v0.33.0), for ``--chaos-cluster=kind`` when no kind v0.20+ is on
+#: PATH. Optional: ``pytest-chaos cluster build --kind`` builds it (~3.5 min cold).
+KIND = Component(
+    name="kind",
+    module_dir="kind",
+    main_module="sigs.k8s.io/kind",
+    packages=("sigs.k8s.io/kind",),
+)
+#: kubeadm from the k8s.io/kubernetes module of the local cluster's binaries: the kind node image
+#: needs it. Its own module (tools/kubeadm) and cache directory: the local cluster's is untouched.
+KUBEADM = Component(
+    name="kubeadm",
+    module_dir="kubeadm",
+    main_module="k8s.io/kubernetes",
+    packages=("k8s.io/kubernetes/cmd/kubeadm",),
+    version_stamp=True,
+)
+KIND_COMPONENTS = (KIND, KUBEADM)
+OPTIONAL_COMPONENTS = (ISTIO_CONTROL, *KIND_COMPONENTS)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
 ISTIO_CRD_NAMES = (
@@ -213,9 +233,12 @@ def binary(name: str) -> Path:
         if name in component.binaries:
             path = component_dir(component) / name
             if not is_built(component) or not path.is_file():
-                optional = component in OPTIONAL_COMPONENTS
-                command = f"{BUILD_COMMAND} --istio" if optional else BUILD_COMMAND
-                target = "istio-binaries" if optional else "cluster-binaries"
+                if component in KIND_COMPONENTS:
+                    command, target = f"{BUILD_COMMAND} --kind", "kind-binaries"
+                elif component in OPTIONAL_COMPONENTS:
+                    command, target = f"{BUILD_COMMAND} --istio", "istio-binaries"
+                else:
+                    command, target = BUILD_COMMAND, "cluster-binaries"
                 raise BinaryMissingError(
                     f"{name} ({component.name} {module_version(component)}) is not built in "
                     f"{component_dir(component)}; build it with `{command}` (or `make "

@@ -36,11 +36,11 @@ def test_an_invalid_ini_value_names_the_ini_key(pytester: pytest.Pytester) -> No
     )
 
 
-def test_kind_is_refused_with_the_alternative(pytester: pytest.Pytester) -> None:
+def test_a_bad_kind_worker_count_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(PASSING_TEST)
-    result = pytester.runpytest("--chaos-cluster=kind")
+    result = pytester.runpytest("--chaos-cluster=kind", "--chaos-kind-workers=many")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*use --chaos-cluster=local for the embedded cluster*"])
+    result.stderr.fnmatch_lines(["*--chaos-kind-workers: 'many' from --chaos-kind-workers*"])
 
 
 def test_the_chaos_marker_is_registered(pytester: pytest.Pytester) -> None:

@@ -80,9 +80,26 @@ def test_a_missing_kubeconfig_file_is_refused(tmp_path: Path) -> None:
         resolve(FakeConfig(options={"chaos_kubeconfig": str(tmp_path / "nope")}))
 
 
-def test_kind_explains_what_to_use_instead() -> None:
-    with pytest.raises(ChaosConfigError, match="--chaos-cluster=local"):
-        resolve(FakeConfig(options={"chaos_cluster": "kind"}))
+def test_kind_settings_come_from_flags_and_ini() -> None:
+    settings = resolve(
+        FakeConfig(
+            options={"chaos_cluster": "kind", "chaos_kind_workers": "3"},
+            ini={"chaos_kind_name": "ci", "chaos_kind_keep": "true"},
+        )
+    )
+    assert (settings.cluster, settings.kind_name, settings.kind_workers, settings.kind_keep) == (
+        "kind",
+        "ci",
+        3,
+        True,
+    )
+
+
+def test_kind_workers_must_be_a_whole_number_naming_its_source() -> None:
+    with pytest.raises(
+        ChaosConfigError, match=r"--chaos-kind-workers: '-1' from ini key chaos_kind_workers"
+    ):
+        resolve(FakeConfig(ini={"chaos_cluster": "kind", "chaos_kind_workers": "-1"}))
 
 
 @pytest.mark.parametrize("nodes", ["0", "-1", "three"])
