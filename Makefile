@@ -11,14 +11,20 @@ STAMP  := $(VENV)/.installed
 .PHONY: demo test deps system-deps venv cluster-binaries lint type layers unit plugin e2e \
         benchmarks cluster-up cluster-down clean
 
+# The real-node examples run on a cluster of their own: three real nodes, no fake ones.
+REAL_NODES := --chaos-local-real-nodes=3 --chaos-local-nodes=0 --chaos-local-real-node=no \
+              --chaos-local-name=real-nodes-examples
+
 demo: deps
-	$(BIN)/pytest -m chaos examples/ -p no:cacheprovider
+	$(BIN)/pytest -m chaos examples/ -p no:cacheprovider --ignore=examples/real_nodes
+	$(BIN)/pytest -m chaos examples/real_nodes -p no:cacheprovider $(REAL_NODES)
 
 # The solo tests start a real node of their own (one per machine): they run after the main
-# suite, whose session cluster is gone by then.
+# suite, whose session cluster is gone by then; the real-node examples last, on three real nodes.
 test: deps lint type layers
-	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider -m "not solo"
-	$(BIN)/pytest -p no:cacheprovider -m solo -rs
+	$(BIN)/pytest -n 2 --dist loadfile -p no:cacheprovider -m "not solo" --ignore=examples/real_nodes
+	$(BIN)/pytest -p no:cacheprovider -m solo -rs --ignore=examples/real_nodes
+	$(BIN)/pytest -p no:cacheprovider -m chaos -rs examples/real_nodes $(REAL_NODES)
 
 deps: system-deps venv cluster-binaries
 

@@ -36,7 +36,7 @@ def pytest_chaos_run_summary(config: pytest.Config, summary: dict[str, Any]) -> 
     """The run is over (called once, on the xdist controller when xdist is used).
 
     :param summary: ``text`` (one line), ``run``, ``seed``, ``outcomes`` (by outcome),
-        ``injected``, ``reverted``, ``revert_failures``, ``leftovers``, ``verdict``
+        ``injected``, ``reverted``, ``discarded``, ``revert_failures``, ``leftovers``, ``verdict``
         (``passed``, ``failed``, ``LEFT FAULTS BEHIND``), ``failed`` (node id, outcome,
         message of each failed test), ``faults`` and ``monitors`` (per test), ``replay``.
     """

@@ -479,12 +479,9 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
     """The controller's last word: the HTML report and the notification, when asked for."""
     settings = config.stash[SETTINGS_KEY]
     run_id, seed = config.stash[RUN_KEY]
-    total = {
-        "injected": sum(s["injected"] for s in stats),
-        "reverted": sum(s["reverted"] for s in stats),
-        "revert_failures": [f for s in stats for f in s["revert_failures"]],
-        "leftovers": [f for s in stats for f in s["leftovers"]],
-    }
+    from pytest_chaos.report.totals import RunTotals
+
+    total = RunTotals.of(stats)
     tests = list(config.stash.get(_TESTS_KEY, {}).values())
     from pytest_chaos.report.outputs import write_failed
 
@@ -517,13 +514,17 @@ def _publish(config: pytest.Config, stats: list[dict[str, Any]]) -> None:
         chaos_tests = [t for t in tests if t.get("timeline")]
         try:
             journal.finish(
-                settings.journal, run=run_id, tests=chaos_tests, outcomes=outcomes, totals=total
+                settings.journal,
+                run=run_id,
+                tests=chaos_tests,
+                outcomes=outcomes,
+                totals=total.as_dict(),
             )
         except OSError as exc:
             failed.append(write_failed("--chaos-journal", settings.journal, exc))
     summary = {
         **{k: v for k, v in run_summary.items() if k != "chaos"},
-        **total,
+        **total.as_dict(),
     }
     config.hook.pytest_chaos_run_summary(config=config, summary=summary)
 
@@ -556,20 +557,14 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     all_stats = config.stash.get(STATS_KEY, [])
     if not all_stats:
         return
-    injected = sum(s["injected"] for s in all_stats)
-    reverted = sum(s["reverted"] for s in all_stats)
-    failures = [f for s in all_stats for f in s["revert_failures"]]
-    leftovers = [f for s in all_stats for f in s["leftovers"]]
+    from pytest_chaos.report.totals import RunTotals
+
+    totals = RunTotals.of(all_stats)
     terminalreporter.section("chaos summary")
-    discarded = sum(s.get("discarded", 0) for s in all_stats)
-    kept = f", discarded after drift: {discarded}" if discarded else ""
-    terminalreporter.write_line(
-        f"faults injected: {injected}, reverted: {reverted}{kept}, "
-        f"revert failures: {len(failures)}, leftovers: {len(leftovers)}"
-    )
-    for line in failures + leftovers:
+    terminalreporter.write_line(totals.text())
+    for line in totals.problems:
         terminalreporter.write_line(f"  {line}", red=True)
-    if failures or leftovers:
+    if totals.dirty:
         terminalreporter.write_line(
             "the cluster may still carry faults: run `pytest-chaos cleanup`", red=True
         )

@@ -8,7 +8,8 @@ Three images, each an OCI image-layout tarball with one uncompressed layer:
   ``stress-ng``, ``pkill``, a shell and coreutils), copied from the host's Debian binaries with
   the shared libraries ``ldd`` names, plus ``pytest-chaos-hold`` (static Go, holds memory for
   ``chaos.stress`` without it counting in its own resident set) and ``pytest-chaos-load``
-  (static Go, the HTTP load generator of ``chaos.load.http``).
+  (static Go, the HTTP load generator of ``chaos.load.http``) and ``pytest-chaos-delay`` (static
+  Go, the NFQUEUE delayer of ``chaos.network.latency`` where the kernel has no netem).
 
 Beside them, ``pytest-chaos-dns`` (static Go): the real node's cluster DNS, run on the host.
 
@@ -44,7 +45,7 @@ from pytest_chaos.settings import DEFAULT_TOOLBOX_IMAGE
 Progress = Callable[[str], None]
 
 #: Bumped whenever the way images are assembled changes (it is part of the cache hash).
-RECIPE_VERSION = "5"
+RECIPE_VERSION = "6"
 
 REGISTRY = "localhost/pytest-chaos"
 PAUSE_IMAGE = f"{REGISTRY}/pause:3.10"
@@ -57,7 +58,7 @@ TOOLBOX_COMMANDS = (
     "head", "tail", "grep", "sed", "awk", "mawk", "date", "id", "mkdir", "rm", "cp", "true",
     "false", "wc", "tr", "cut", "sort", "seq", "yes", "dd", "nproc", "ip", "ss", "iptables",
     "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore",
-    "xtables-nft-multi", "stress-ng", "curl", "nsenter",
+    "xtables-nft-multi", "stress-ng", "curl", "nsenter", "tc",
 )  # fmt: skip
 _COMMAND_DIRS = ("/usr/bin", "/usr/sbin", "/bin", "/sbin")
 #: Directories copied whole into the toolbox (iptables loads its match/target extensions).
@@ -72,6 +73,8 @@ DNS_PROGRAM = "pytest-chaos-dns"
 HOLD_COMMAND = "/usr/local/bin/pytest-chaos-hold"
 #: Where the toolbox has the HTTP load generator of chaos.load.http (tools/images/load).
 LOAD_COMMAND = "/usr/local/bin/pytest-chaos-load"
+#: Where the toolbox has the NFQUEUE delayer of chaos.network.latency (tools/images/delay).
+DELAY_COMMAND = "/usr/local/bin/pytest-chaos-delay"
 
 _ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 _STAMP = ".complete.json"
@@ -444,11 +447,12 @@ def _build_into(out: Path, say: Progress) -> None:
     src = sources_dir()
     bins = out / "bin"
     bins.mkdir()
-    say("go build: pause, demo, hold, load, dns")
+    say("go build: pause, demo, hold, load, delay, dns")
     pause = go_build(src / "pause", bins / "pause")
     demo = go_build(src / "demo", bins / "demo")
     hold = go_build(src / "hold", bins / "hold")
     load = go_build(src / "load", bins / "load")
+    delay = go_build(src / "delay", bins / "delay")
     go_build(src / "dns", out / DNS_PROGRAM)  # a host process of the real node, not an image
     (out / "pause.tar").write_bytes(
         oci_archive(PAUSE_IMAGE, _static_layer(pause, "pause").tar_bytes(), entrypoint=["/pause"])
@@ -460,6 +464,7 @@ def _build_into(out: Path, say: Progress) -> None:
     toolbox = toolbox_layer()
     toolbox.add_file(HOLD_COMMAND, hold)
     toolbox.add_file(LOAD_COMMAND, load)
+    toolbox.add_file(DELAY_COMMAND, delay)
     (out / "toolbox.tar").write_bytes(
         oci_archive(TOOLBOX_IMAGE, toolbox.tar_bytes(), entrypoint=["/bin/sh"])
     )

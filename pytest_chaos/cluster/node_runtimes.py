@@ -45,7 +45,7 @@ def node_runtimes(state_dir: Path) -> list[NodeRuntime]:
                     NodeRuntime(
                         name=each.name,
                         containerd_socket=where.socket,
-                        registry_hosts_dir=node.registry_hosts_dir(where),
+                        registry_hosts_dir=where.registry_hosts,
                         host_address=the_plan.gateway,
                     )
                 )
@@ -57,7 +57,7 @@ def node_runtimes(state_dir: Path) -> list[NodeRuntime]:
         NodeRuntime(
             name=NODE_NAME,
             containerd_socket=layout.socket,
-            registry_hosts_dir=layout.containerd / "certs.d",
+            registry_hosts_dir=layout.registry_hosts,
             host_address="127.0.0.1",
         )
     ]

@@ -197,6 +197,11 @@ class Layout:
         return self.containerd / "containerd.sock"
 
     @property
+    def registry_hosts(self) -> Path:
+        """Where containerd reads registry hosts (``config_path``): ``<host:port>/hosts.toml``."""
+        return self.containerd / "certs.d"
+
+    @property
     def cni_conf_dir(self) -> Path:
         """The CNI config directory containerd reads."""
         return self.base / "cni" / "net.d"
@@ -267,7 +272,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
         SystemdCgroup = false
         Root = "{c / "runc"}"
   [{cri}.registry]
-    config_path = "{c / "certs.d"}"
+    config_path = "{layout.registry_hosts}"
   [{cri}.cni]
     bin_dir = "{cni_bin}"
     conf_dir = "{layout.cni_conf_dir}"

@@ -388,6 +388,8 @@ def first_container(pod: Mapping[str, Any], container: str | None) -> dict[str, 
     )
 
 
+#: The effects whose injecting container may run until its undo stops it.
+LONG_RUNNING_EFFECTS = frozenset({"stress", "latency"})
 #: The effects whose containers share the target container's PID namespace.
 PID_SHARING_EFFECTS = frozenset({"stress"})
 
@@ -403,7 +405,8 @@ def pid_target(payload: Mapping[str, Any]) -> str | None:
 #: from the record, so a record can never ask for more privilege than its kind of fault needs.
 EFFECT_PRIVILEGES: dict[str, tuple[tuple[str, ...], int]] = {
     "iptables": (("NET_ADMIN", "NET_RAW"), 0),
-    "netem": (("NET_ADMIN", "NET_RAW"), 0),
+    "netem": (("NET_ADMIN", "NET_RAW"), 0),  # latency records written before the delayer
+    "latency": (("NET_ADMIN", "NET_RAW"), 0),
     "stress": ((), NOBODY),
 }
 
@@ -414,7 +417,7 @@ def undo_script(payload: Mapping[str, Any]) -> str:
     tag = str(payload.get("tag"))
     if effect == "iptables":
         return scripts.iptables_undo_script(tag)
-    if effect == "netem":
+    if effect in ("latency", "netem"):
         return scripts.latency_undo_script(tag)
     if effect == "stress":
         return scripts.stress_undo_script(tag)
@@ -513,8 +516,12 @@ def _await_undo(kube: Kube, record: UndoRecord, name: str) -> ContainerState:
 
 
 def _await_injector_end(kube: Kube, record: UndoRecord) -> None:
-    """For stress: the injecting container must have ended once its processes are stopped."""
-    if record.payload.get("effect") != "stress":
+    """For stress and latency: the injecting container must have ended after its undo.
+
+    Its processes (the stress, the NFQUEUE delayer) are stopped by the undo container.
+    """
+    effect = record.payload.get("effect")
+    if effect not in LONG_RUNNING_EFFECTS:
         return
     name = str(record.payload["inject_container"])
     try:
@@ -526,11 +533,12 @@ def _await_injector_end(kube: Kube, record: UndoRecord) -> None:
             uid=record.uid,
             done=lambda s: s.state == "terminated" or s.failed_to_start,
             within=UNDO_WITHIN,
-            what=f"stress container {name} in {record.target} to end",
+            what=f"{effect} container {name} in {record.target} to end",
         )
     except WaitTimeout as exc:
+        what = "the stress" if effect == "stress" else "the latency delayer"
         raise RevertError(
-            f"{record.target}: the stress still runs after its undo: {exc} (record {record.id})"
+            f"{record.target}: {what} still runs after its undo: {exc} (record {record.id})"
         ) from None
 
 

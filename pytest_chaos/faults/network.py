@@ -9,8 +9,11 @@ Two mechanisms, for two different questions:
   and then destroys the connections already open (``ss -K``): a client holding one long-lived
   connection (NATS, keep-alive HTTP, database pools) notices at once, which a NetworkPolicy can
   never achieve. ``loss`` drops a share of the pod's outgoing packets (iptables ``statistic``,
-  no netem needed). ``latency`` adds a netem delay and needs a node kernel with ``sch_netem``;
-  where it is missing the test is skipped with that reason. Each fault's rules live in their
+  no netem needed). ``latency`` delays every packet the pod sends (not loopback's): with a netem
+  qdisc where the node's kernel has ``sch_netem``, else with pytest-chaos's NFQUEUE delayer
+  (``pytest-chaos-delay`` in the toolbox image: the fault's chain in ``mangle`` queues the
+  packets, the delayer, an ephemeral container that runs until undone, holds each one for the
+  delay); where neither works the test is skipped with the reason. Each fault's rules live in their
   own chain ``PYTEST-CHAOS-<tag>`` (or qdisc handle); undo is a second ephemeral container that
   removes exactly those, idempotently. The namespace must admit the capabilities (PodSecurity
   ``privileged``, which unlabelled namespaces are).
@@ -38,20 +41,26 @@ from pytest_chaos.errors import (
     DriftError,
     InjectError,
     TargetingError,
+    WaitTimeout,
 )
 from pytest_chaos.faults import Fault, FaultContext, injecting, scripts
 from pytest_chaos.faults.checks import check_direction, check_name, check_percent
 from pytest_chaos.faults.ephemeral import (
     API_ONLY,
+    ContainerState,
     Injection,
+    add_ephemeral_container,
     await_all,
     check_pod_security,
     choose_pods,
+    ephemeral_status,
     inject_all,
     namespace_labels,
     new_injection,
     outcomes,
     ran_to_completion,
+    started,
+    wait_for_container,
 )
 from pytest_chaos.faults.scripts import Peer
 from pytest_chaos.faults.undo import FAULT_LABEL, reverter
@@ -72,10 +81,20 @@ CAPABILITIES = ("NET_ADMIN", "NET_RAW")
 POLICY_UNDO = "network-policy"
 #: The label with a namespace's name (set by the API server on every namespace).
 NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-#: Why latency cannot run where netem is missing.
-NO_NETEM = "tc netem is not available in this node's kernel (sch_netem)"
+#: Why latency cannot run where the node's kernel can delay neither with netem nor with NFQUEUE.
+NO_NETEM = (
+    "neither tc netem (sch_netem) nor NFQUEUE (nfnetlink_queue) can delay packets in this "
+    "node's kernel"
+)
 #: Why latency cannot run on a fake node.
-FAKE_NODE_LATENCY = "latency needs a real node whose kernel has sch_netem"
+FAKE_NODE_LATENCY = "latency needs a real node, where the pods' packets exist"
+#: How each latency mechanism is named in the timeline.
+LATENCY_MECHANISMS = {
+    "netem": "a netem qdisc (the kernel has sch_netem)",
+    "nfqueue": "the NFQUEUE delayer pytest-chaos-delay (the kernel has no sch_netem)",
+}
+#: How long the delayer's readiness check may take (it binds its queue in milliseconds).
+READY_WITHIN = 30.0
 
 _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 #: LabelSelector operators of a selector's clauses, and of their negations.
@@ -647,10 +666,13 @@ class NetworkFaults:
         image: str | None = None,
         within: Duration = 60,
     ) -> Fault:
-        """Delay every packet the chosen pods send (netem on their default-route interface).
+        """Delay every packet the chosen pods send (loopback excepted) by delay ± jitter.
 
-        Needs a node kernel with ``sch_netem``: on a fake node, or where netem is missing, the
-        test is skipped with the reason. Revert removes exactly the fault's qdisc.
+        With a netem qdisc on their default-route interface where the node's kernel has
+        ``sch_netem``; otherwise with the toolbox's NFQUEUE delayer, which keeps the packets in
+        order (netem may reorder them under jitter). ``details["mechanism"]`` says which, per
+        pod. On a fake node, or where neither works, the test is skipped with the reason.
+        Revert removes the qdisc or the chain and stops the delayer.
         """
         import pytest
 
@@ -668,7 +690,7 @@ class NetworkFaults:
                 ctx,
                 pod,
                 kind="network.latency",
-                effect="netem",
+                effect="latency",
                 script_for=lambda tag: scripts.shell(
                     scripts.latency_script(tag, delay_ms, jitter_ms)
                 ),
@@ -680,6 +702,8 @@ class NetworkFaults:
             )
             for pod in chosen
         ]
+        for each in injections:
+            each.payload["ready_container"] = f"chaos-ready-{each.tag}"
         if any(i.fake_node for i in injections):
             fake = sorted({str(i.payload["node"]) for i in injections if i.fake_node})
             pytest.skip(f"{FAKE_NODE_LATENCY} (fake node(s): {', '.join(fake)})")
@@ -689,16 +713,79 @@ class NetworkFaults:
             + (f" ± {jitter_ms:g}ms" if jitter_ms else "")
             + f": {', '.join(i.ref for i in injections)}"
         )
+        mechanisms: dict[str, str] = {}
+
+        def ready(injection: Injection) -> None:
+            mechanism = self._latency_ready(injection)
+            mechanisms[injection.ref] = mechanism
+            how = LATENCY_MECHANISMS[mechanism]
+            ctx.timeline.add(
+                "inject",
+                f"network.latency: {injection.ref} delayed with {how}",
+                targets=[injection.ref],
+            )
+
         try:
             return self._inject(
                 "network.latency",
                 plan,
                 injections,
                 wait,
-                lambda _: {"delay_ms": delay_ms, "jitter_ms": jitter_ms},
+                lambda _: {
+                    "delay_ms": delay_ms,
+                    "jitter_ms": jitter_ms,
+                    "mechanism": dict(mechanisms),
+                },
+                done=started,
+                then=ready,
             )
         except _NetemMissingError as exc:
             pytest.skip(f"{NO_NETEM}: {exc}")
+
+    def _latency_ready(self, injection: Injection) -> str:
+        """Which mechanism delays: netem (the container ended by itself) or the NFQUEUE delayer.
+
+        A running latency container is the delayer: a second container checks that it serves
+        its queue, then sends the pod's packets to it, and reports.
+        """
+        ctx = self._ctx
+        state = injection.state
+        if state is None or state.state != "running":
+            return "netem"
+        meta = injection.pod["metadata"]
+        name = str(injection.payload["ready_container"])
+        add_ephemeral_container(
+            ctx.kube,
+            meta["namespace"],
+            meta["name"],
+            name=name,
+            image=str(injection.payload["image"]),
+            command=scripts.shell(scripts.latency_ready_script(injection.tag)),
+            target_container=None,
+            capabilities=list(CAPABILITIES),
+            run_as_user=0,
+        )
+        try:
+            checked = wait_for_container(
+                ctx.kube,
+                meta["namespace"],
+                meta["name"],
+                name,
+                uid=meta.get("uid"),
+                done=ran_to_completion,
+                within=READY_WITHIN,
+                what=f"network.latency readiness check {name} in pod {injection.ref}",
+            )
+        except WaitTimeout as exc:
+            raise InjectError(f"network.latency: {exc}") from None
+        delayer = ephemeral_status(
+            ctx.kube, meta["namespace"], meta["name"], injection.inject_container
+        )
+        if delayer is not None and delayer.state == "terminated":
+            injection.state = delayer  # the delayer ended: its own report says why
+        else:
+            injection.state = checked
+        return "nfqueue"
 
     def partition(
         self,
@@ -837,6 +924,9 @@ class NetworkFaults:
         injections: list[Injection],
         wait: float,
         more: Callable[[list[Injection]], dict[str, Any]],
+        *,
+        done: Callable[[ContainerState], bool] = ran_to_completion,
+        then: Callable[[Injection], None] | None = None,
     ) -> Fault:
         ctx = self._ctx
         ctx.plan(kind, plan)
@@ -844,8 +934,10 @@ class NetworkFaults:
         with injecting(ctx, kind, records):
             inject_all(ctx, kind, injections, records)
             ctx.timeline.add("inject", f"{kind}: {plan}", targets=[i.ref for i in injections])
-            await_all(ctx, kind, injections, done=ran_to_completion, within=wait)
+            await_all(ctx, kind, injections, done=done, within=wait)
             for each in injections:
+                if then is not None and not each.fake_node:
+                    then(each)
                 _check_script_outcome(kind, each)
         per_pod = outcomes(injections)
         fault = Fault(
@@ -875,6 +967,7 @@ def _check_script_outcome(kind: str, injection: Injection) -> None:
         return
     if (
         scripts.NETEM_UNAVAILABLE in state.message
+        or scripts.LATENCY_UNAVAILABLE in state.message
         or state.exit_code == scripts.NETEM_UNAVAILABLE_EXIT
     ):
         raise _NetemMissingError(f"node {injection.payload['node']}: {state.message.strip()}")

@@ -4,7 +4,8 @@ Pure: each function returns the text of a POSIX ``sh`` script (or an argv), buil
 values only, so the same record always gives the same script and no user text ever reaches a
 shell unquoted. The scripts need what the toolbox image has: ``sh``, ``iptables``/``ip6tables``,
 ``ss`` and ``tc`` (iproute2), ``stress-ng``, ``pgrep``/``pkill`` (procps), ``sed``, ``grep``,
-and pytest-chaos's own memory holder ``pytest-chaos-hold``.
+and pytest-chaos's own memory holder ``pytest-chaos-hold`` and NFQUEUE delayer
+``pytest-chaos-delay``.
 
 Conventions shared by every script:
 
@@ -36,10 +37,15 @@ MAX_CHAIN = 28
 STRESS_MARKER_PREFIX = "pytest-chaos-stress-"
 #: The toolbox's memory holder (tools/images/hold), found on the container's PATH.
 HOLD_COMMAND = "pytest-chaos-hold"
-#: A line the latency script reports when the node's kernel has no netem qdisc.
+#: What the latency script prints when the node's kernel has no netem qdisc (then it delays with
+#: the NFQUEUE delayer).
 NETEM_UNAVAILABLE = "NETEM-UNAVAILABLE"
-#: Exit code of the latency script when netem is missing (the verb turns it into a skip).
+#: What the latency scripts report when neither netem nor NFQUEUE can delay (then: a skip).
+LATENCY_UNAVAILABLE = "LATENCY-UNAVAILABLE"
+#: Exit code of the latency scripts when nothing can delay (the verb turns it into a skip).
 NETEM_UNAVAILABLE_EXIT = 3
+#: The toolbox's NFQUEUE delayer (tools/images/delay), found on the container's PATH.
+DELAY_COMMAND = "pytest-chaos-delay"
 #: Protocols a port rule can name (iptables ``-p``).
 PROTOCOLS = ("tcp", "udp", "sctp")
 
@@ -300,12 +306,30 @@ def _milliseconds(value: float) -> str:
     return f"{value:g}ms"
 
 
-def latency_script(tag: str, delay_ms: float, jitter_ms: float = 0) -> str:
-    """Delay every packet the pod sends with a netem qdisc on its default-route interface.
+def latency_queue(tag: str) -> int:
+    """The NFQUEUE number of a fault's delayer (a 16-bit number taken from its tag)."""
+    return int(check_tag(tag)[:4], 16)
 
-    Where the node's kernel has no ``sch_netem``, tc fails ("Specified qdisc kind is unknown",
-    or "RTNETLINK answers: No such file or directory" on older iproute2); the script then
-    reports ``NETEM-UNAVAILABLE`` and exits 3, which the verb turns into a skip.
+
+def _go_duration(milliseconds: float) -> str:
+    """A duration Go's flag package reads, to the microsecond: ``300000us``."""
+    return f"{round(milliseconds * 1000)}us"
+
+
+def _delay_command(tag: str, verb: str, *options: str) -> str:
+    return " ".join([DELAY_COMMAND, verb, "-tag", check_tag(tag), *options])
+
+
+def latency_script(tag: str, delay_ms: float, jitter_ms: float = 0) -> str:
+    """Delay every packet the pod sends: netem where the kernel has it, else the NFQUEUE delayer.
+
+    netem: a qdisc with the fault's handle on the default-route interface; the script reports
+    ``latency netem ...`` and exits 0. Where the kernel has no ``sch_netem`` (tc says "Specified
+    qdisc kind is unknown", or "No such file or directory" on older iproute2), or the image has
+    no ``tc``, it becomes the delayer (``exec pytest-chaos-delay serve``): it binds the fault's
+    NFQUEUE and runs until the undo stops it; :func:`latency_ready_script`, in a second
+    container, then sends the pod's packets to it. A delayer that cannot bind the queue reports
+    ``LATENCY-UNAVAILABLE`` and exits 3, which the verb turns into a skip.
     """
     if delay_ms <= 0 or jitter_ms < 0:
         raise ValueError("delay must be > 0 and jitter >= 0")
@@ -313,47 +337,134 @@ def latency_script(tag: str, delay_ms: float, jitter_ms: float = 0) -> str:
     netem = f"netem delay {_milliseconds(delay_ms)}"
     if jitter_ms:
         netem += f" {_milliseconds(jitter_ms)}"
+    serve = _delay_command(
+        tag,
+        "serve",
+        f"-queue {latency_queue(tag)}",
+        f"-delay {_go_duration(delay_ms)}",
+        f"-jitter {_go_duration(jitter_ms)}",
+    )
     return "\n".join(
         [
             _PRELUDE,
             "dev=$(ip -o route show default 2>/dev/null | sed -n 's/.* dev \\([^ ]*\\).*/\\1/p'"
             " | head -n 1)",
             "dev=${dev:-eth0}",
-            f'out=$(tc qdisc add dev "$dev" root handle {handle} {netem} 2>&1) || {{',
+            'out="tc is not in this image"',
+            "if command -v tc >/dev/null 2>&1; then",
+            f'  if out=$(tc qdisc add dev "$dev" root handle {handle} {netem} 2>&1); then',
+            f'    report "latency netem {handle} on $dev: {netem}"',
+            "    exit 0",
+            "  fi",
             '  case "$out" in',
-            '    *"kind is unknown"*|*"No such file or directory"*|*"nknown qdisc"*)',
-            f'      report "{NETEM_UNAVAILABLE}: $out"',
-            f"      exit {NETEM_UNAVAILABLE_EXIT}",
-            "      ;;",
+            '    *"kind is unknown"*|*"No such file or directory"*|*"nknown qdisc"*) ;;',
+            '    *) fail "tc refused the netem qdisc on $dev: $out" ;;',
             "  esac",
-            '  fail "tc refused the netem qdisc on $dev: $out"',
-            "}",
-            f'report "latency {handle} on $dev: {netem}"',
-            "exit 0",
+            "fi",
+            f'echo "pytest-chaos: {NETEM_UNAVAILABLE} ($out): the NFQUEUE delayer delays instead"',
+            f"exec {serve}",
             "",
         ]
     )
+
+
+def latency_rules(tag: str, version: int = 4) -> list[str]:
+    """The rules of the delayer's chain (table ``mangle``): every packet but loopback's to it.
+
+    ``--queue-bypass``: while no delayer listens on the queue, packets pass undelayed.
+    """
+    chain = chain_name(tag)
+    tool = f"{_tool(version)} -w -t mangle"
+    return [
+        f"{tool} -A {chain} -o lo -j RETURN",
+        f"{tool} -A {chain} -j NFQUEUE --queue-num {latency_queue(tag)} --queue-bypass",
+    ]
+
+
+def latency_ready_script(tag: str) -> str:
+    """Once the delayer listens, send the pod's outgoing packets to it; report that it runs.
+
+    Runs in a second ephemeral container when the first one became the delayer. It refuses a
+    pod that already has another latency fault's chain (the first queue would take every
+    packet). Rules: the fault's chain in ``mangle``, jumped to first from ``OUTPUT``, for IPv4
+    and, where the pod has IPv6, IPv6. An NFQUEUE target the kernel refuses is reported as
+    ``LATENCY-UNAVAILABLE`` with exit 3 (a skip).
+    """
+    chain = chain_name(tag)
+    lines = [
+        _PRELUDE,
+        f"other=$(iptables -w -t mangle -S OUTPUT 2>/dev/null | grep -o '{CHAIN_PREFIX}[0-9a-f]*'"
+        f" | grep -v '{chain}' | head -n 1)",
+        'if [ -n "$other" ]; then',
+        '  fail "this pod already has a latency fault ($other): revert it first"',
+        "fi",
+        f'ready=$({_delay_command(tag, "ready")}) || fail "the delayer did not answer: $ready"',
+    ]
+    for version in (4, 6):
+        tool = f"{_tool(version)} -w -t mangle"
+        guard = "" if version == 4 else "[ -e /proc/net/if_inet6 ] && "
+        rules = latency_rules(tag, version)
+        lines += [
+            f"if {guard}command -v {_tool(version)} >/dev/null 2>&1; then",
+            f"  {tool} -N {chain} 2>/dev/null || {tool} -F {chain} || "
+            f'fail "cannot create chain {chain} in mangle with {_tool(version)}"',
+            f'  {rules[0]} || fail "rule refused: {rules[0]}"',
+            f"  if ! out=$({rules[1]} 2>&1); then",
+            f'    report "{LATENCY_UNAVAILABLE}: the kernel refused NFQUEUE: $out"',
+            f"    exit {NETEM_UNAVAILABLE_EXIT}",
+            "  fi",
+            f"  {tool} -C OUTPUT -j {chain} 2>/dev/null || {tool} -I OUTPUT 1 -j {chain} || "
+            f'fail "cannot jump from OUTPUT to {chain} in mangle"',
+            "fi",
+        ]
+    lines += ['report "$ready"', "exit 0", ""]
+    return "\n".join(lines)
 
 
 def latency_undo_script(tag: str) -> str:
-    """Remove the fault's netem qdisc from whichever interface has it; exit 0 when gone."""
+    """Remove whatever the latency fault added; exit 0 when it is already gone.
+
+    Its netem qdisc (from whichever interface has it); its chain in ``mangle`` and the jumps to
+    it (IPv4 and IPv6), so no new packet is queued; then the delayer is stopped (it lets the
+    packets it still holds go at once). Each part that is absent is skipped.
+    """
     handle = qdisc_handle(tag)
-    return "\n".join(
-        [
-            _PRELUDE,
-            "removed=",
-            "for dev in $(ls /sys/class/net); do",
-            f'  if tc qdisc show dev "$dev" root 2>/dev/null | grep -q "netem {handle} "; then',
-            '    tc qdisc del dev "$dev" root || fail "cannot remove the netem qdisc from $dev"',
-            '    removed="$removed $dev"',
+    chain = chain_name(tag)
+    lines = [
+        _PRELUDE,
+        "removed=",
+        "if command -v tc >/dev/null 2>&1; then",
+        "  for dev in $(ls /sys/class/net); do",
+        f'    if tc qdisc show dev "$dev" root 2>/dev/null | grep -q "netem {handle} "; then',
+        '      tc qdisc del dev "$dev" root || fail "cannot remove the netem qdisc from $dev"',
+        f'      removed="$removed netem {handle} on $dev,"',
+        "    fi",
+        "  done",
+        "fi",
+    ]
+    for tool in ("iptables", "ip6tables"):
+        table = f"{tool} -w -t mangle"
+        lines += [
+            f"if command -v {tool} >/dev/null 2>&1; then",
+            f"  while {table} -D OUTPUT -j {chain} 2>/dev/null; do :; done",
+            f"  if {table} -n -L {chain} >/dev/null 2>&1; then",
+            f'    {table} -F {chain} || fail "cannot flush {chain} ({tool} mangle)"',
+            f'    {table} -X {chain} || fail "cannot delete {chain} ({tool} mangle)"',
+            f'    removed="$removed {chain} ({tool}),"',
             "  fi",
-            "done",
-            f'if [ -n "$removed" ]; then report "removed netem {handle} from$removed"; '
-            f'else report "netem {handle} was already gone"; fi',
-            "exit 0",
-            "",
+            "fi",
         ]
-    )
+    lines += [
+        f"if command -v {DELAY_COMMAND} >/dev/null 2>&1; then",
+        f'  stopped=$({_delay_command(tag, "stop")}) || fail "$stopped"',
+        '  case "$stopped" in *\'was not running\'*) ;; *) removed="$removed $stopped," ;; esac',
+        "fi",
+        f'if [ -n "$removed" ]; then report "removed:${{removed%,}}"; '
+        f'else report "latency {tag} was already gone"; fi',
+        "exit 0",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def stress_ng_args(*, cpu_workers: int, cpu_load: int, timeout_seconds: int) -> list[str]:

@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from pytest_chaos.report.totals import RunTotals
+
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4em;
@@ -45,7 +47,7 @@ def _css(outcome: str) -> str:
     return outcome.split()[0] if outcome.split() else ""
 
 
-def render(tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run: str) -> str:
+def render(tests: list[dict[str, Any]], stats: RunTotals, *, seed: int, run: str) -> str:
     """The report page: a summary, then one row per test that used chaos."""
     rows = []
     for test in tests:
@@ -59,25 +61,21 @@ def render(tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run
             f"<tr><td>{html.escape(test['nodeid'])}</td><td class='{css}'>"
             f"{outcome}</td><td>{_timeline(test.get('timeline', []))}</td><td>{monitors}</td></tr>"
         )
-    dirty = stats["revert_failures"] or stats["leftovers"]
-    problems = "".join(
-        f"<li>{html.escape(p)}</li>" for p in [*stats["revert_failures"], *stats["leftovers"]]
-    )
+    problems = "".join(f"<li>{html.escape(p)}</li>" for p in stats.problems)
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>pytest-chaos report</title>"
         f"<style>{_STYLE}</style></head><body><h1>pytest-chaos report</h1>"
         f"<div class='summary'>run {html.escape(run)}, seed {seed} (replay with "
         f"<code>--chaos-seed={seed}</code>), {time.strftime('%Y-%m-%d %H:%M:%S')}<br>"
-        f"faults injected: {stats['injected']}, reverted: {stats['reverted']}, revert failures: "
-        f"{len(stats['revert_failures'])}, leftovers: {len(stats['leftovers'])}"
-        + (f"<ul class='failed'>{problems}</ul>" if dirty else "")
+        f"{html.escape(stats.text())}"
+        + (f"<ul class='failed'>{problems}</ul>" if stats.dirty else "")
         + "</div><table><tr><th>test</th><th>outcome</th><th>chaos timeline</th>"
         "<th>probes</th></tr>" + "".join(rows) + "</table></body></html>\n"
     )
 
 
 def write(
-    path: Path, tests: list[dict[str, Any]], stats: dict[str, Any], *, seed: int, run: str
+    path: Path, tests: list[dict[str, Any]], stats: RunTotals, *, seed: int, run: str
 ) -> None:
     """Write the report page to path."""
     path.parent.mkdir(parents=True, exist_ok=True)

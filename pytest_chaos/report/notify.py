@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pytest_chaos.report.totals import RunTotals
+
 NotifyOn = Literal["failure", "always", "never"]
 NOTIFY_ON: tuple[str, ...] = ("failure", "always", "never")
 
@@ -29,20 +31,18 @@ _LISTED = 10
 _ITEM_MAX = 250
 
 
-def message(stats: dict[str, Any], outcomes: dict[str, int], *, run: str, seed: int) -> str:
+def message(stats: RunTotals, outcomes: dict[str, int], *, run: str, seed: int) -> str:
     """One line a person reads in a chat channel."""
     counts = ", ".join(f"{n} {k}" for k, n in sorted(outcomes.items()) if n)
     return (
-        f"pytest-chaos run {run} {verdict(stats, outcomes)}: {counts or 'no tests'}; faults "
-        f"injected {stats['injected']}, reverted {stats['reverted']}, revert failures "
-        f"{len(stats['revert_failures'])}, leftovers {len(stats['leftovers'])} "
-        f"(seed {seed})"
+        f"pytest-chaos run {run} {verdict(stats, outcomes)}: {counts or 'no tests'}; "
+        f"{stats.text(' ')} (seed {seed})"
     )
 
 
-def verdict(stats: dict[str, Any], outcomes: dict[str, int]) -> str:
+def verdict(stats: RunTotals, outcomes: dict[str, int]) -> str:
     """``passed``, ``failed`` or ``LEFT FAULTS BEHIND`` (a revert failed or a fault is left)."""
-    if stats["revert_failures"] or stats["leftovers"]:
+    if stats.dirty:
         return "LEFT FAULTS BEHIND"
     return "failed" if outcomes.get("failed") or outcomes.get("error") else "passed"
 
@@ -53,7 +53,7 @@ def wanted(on: NotifyOn, summary: dict[str, Any]) -> bool:
 
 
 def summary(
-    stats: dict[str, Any],
+    stats: RunTotals,
     outcomes: dict[str, int],
     tests: list[dict[str, Any]],
     *,
@@ -80,7 +80,7 @@ def summary(
         "seed": seed,
         "replay": f"--chaos-seed={seed}",
         "outcomes": outcomes,
-        "chaos": stats,
+        "chaos": stats.as_dict(),
         "failed": failed,
         "faults": faults,
         "monitors": monitors,
@@ -118,7 +118,7 @@ def slack_blocks(run: dict[str, Any]) -> dict[str, Any]:
     icon = ":white_check_mark:" if run["verdict"] == "passed" else ":rotating_light:"
     header = f"pytest-chaos run {run['verdict']}"[:_SLACK_HEADER_MAX]
     counts = ", ".join(f"{n} {k}" for k, n in sorted(run["outcomes"].items()) if n)
-    stats = run["chaos"]
+    stats = RunTotals.of([run["chaos"]])
     failed = [
         f"`{f['test']}` {f['outcome']}: {f['message'].splitlines()[0] if f['message'] else ''}"
         for f in run["failed"]
@@ -131,9 +131,7 @@ def slack_blocks(run: dict[str, Any]) -> dict[str, Any]:
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"{icon} *{counts or 'no tests'}*\nfaults injected "
-                    f"{stats['injected']}, reverted {stats['reverted']}, revert failures "
-                    f"{len(stats['revert_failures'])}, leftovers {len(stats['leftovers'])}",
+                    "text": f"{icon} *{counts or 'no tests'}*\n{stats.text(' ')}",
                 },
             },
             _listing("Failed", failed),

@@ -442,8 +442,10 @@ class PodsProbe(_Probe):
         found: list[Restart] = []
 
         def restarted(pods: list[Any]) -> bool:
+            # The kubelet may count a restart before it reports how the last run ended: wait
+            # for that too, and settle for the count alone only when the deadline comes.
             found[:] = matching(new_restarts(restarts_of(pods), since), reason)
-            return bool(found)
+            return bool(found) and all(r.reported for r in found)
 
         started = time.monotonic()
         held, pods = self._wait(
@@ -453,7 +455,7 @@ class PodsProbe(_Probe):
             what=expected,
             label_selector=self.selector or None,
         )
-        if held:
+        if held or found:
             self._record(expected, held=True, took=time.monotonic() - started)
             return list(found)
         raise self._fail(

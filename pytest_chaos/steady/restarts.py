@@ -35,6 +35,11 @@ class Restart:
     exit_code: int | None = None
     finished_at: str = ""
 
+    @property
+    def reported(self) -> bool:
+        """The kubelet has reported how the last run ended (it may count a restart first)."""
+        return self.exit_code is not None or bool(self.reason)
+
     def __str__(self) -> str:
         text = f"{self.pod}/{self.container} restarted {self.count} time(s)"
         if self.reason:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -160,7 +161,8 @@ def test_a_signal_stops_the_monkey_cleanly(
             process.wait()
     assert time.monotonic() - started < 10
     assert process.returncode == code, (rest, err)
-    assert f"monkey: {said}: 1 kill(s)" in rest  # the next kill was due 5s later
+    # Stopped at once, saying what it did (a seeded schedule may put two kills close together).
+    assert re.search(rf"monkey: {said}: [12] kill\(s\)", rest), rest
 
 
 @pytest.mark.parametrize(

@@ -108,6 +108,7 @@ def wait_until(condition: Callable[[], bool], *, what: str, within: float = 5.0)
         tick.wait(0.005)
 
 
+@pytest.mark.solo  # it measures the rate's spacing: under a loaded parallel run it is noise
 def test_a_stalled_request_does_not_blind_the_monitor(app: StallApp, probe: HttpProbe) -> None:
     app.stall_next = 1  # the monitor's first request waits 3 s, every other answers at once
     every = 0.1

@@ -13,6 +13,7 @@ import pytest
 from pytest_chaos.report import journal
 from pytest_chaos.report.html import failure_message, render
 from pytest_chaos.report.timeline import Timeline
+from pytest_chaos.report.totals import RunTotals
 
 SCHEMA = {
     "run",
@@ -203,8 +204,7 @@ def test_the_report_row_of_a_failed_test_shows_its_message_escaped() -> None:
             "timeline": [{"at": 0.5, "phase": "inject", "text": "pods.kill: x"}],
         }
     ]
-    stats = {"injected": 1, "reverted": 1, "revert_failures": [], "leftovers": []}
-    page = render(tests, stats, seed=1, run="r1")
+    page = render(tests, RunTotals(injected=1, reverted=1), seed=1, run="r1")
     assert "AssertionError: &lt;b&gt;down&lt;/b&gt;" in page
     assert "<b>down" not in page
     assert "pods.kill: x" in page

@@ -109,6 +109,24 @@ def test_loss_uses_iptables_statistic_and_spares_loopback() -> None:
     assert "-I INPUT" not in scripts.loss_script(TAG, 30, [])
 
 
+def test_without_netem_latency_queues_all_but_loopback_to_the_faults_own_delayer() -> None:
+    queue = scripts.latency_queue(TAG)
+    assert queue == 0x0A1B
+    assert scripts.latency_rules(TAG) == [
+        f"iptables -w -t mangle -A {CHAIN} -o lo -j RETURN",
+        f"iptables -w -t mangle -A {CHAIN} -j NFQUEUE --queue-num {queue} --queue-bypass",
+    ]
+    inject = scripts.latency_script(TAG, 300, 20.5)
+    assert inject.rstrip().endswith(
+        f"exec pytest-chaos-delay serve -tag {TAG} -queue {queue} -delay 300000us -jitter 20500us"
+    )
+    ready = scripts.latency_ready_script(TAG)
+    assert ready.index(f"pytest-chaos-delay ready -tag {TAG}") < ready.index("NFQUEUE")
+    assert "already has a latency fault" in ready
+    undo = scripts.latency_undo_script(TAG)
+    assert undo.index(f"-D OUTPUT -j {CHAIN}") < undo.index(f"pytest-chaos-delay stop -tag {TAG}")
+
+
 def test_latency_uses_netem_with_the_faults_own_handle() -> None:
     handle = scripts.qdisc_handle(TAG)
     assert handle == "a1c:"
@@ -391,28 +409,137 @@ def test_full_loss_drops_new_connections_and_undo_restores(tmp_path: Path) -> No
     assert result["after"] == "connected"
 
 
+LATENCY_HARNESS = """
+import json, os, socket, subprocess, sys, time
+
+work = sys.argv[1]
+env = {**os.environ, "PYTEST_CHAOS_REPORT": os.path.join(work, "report"),
+       "PATH": work + ":" + os.environ["PATH"]}
+sh = lambda *a, **k: subprocess.run(list(a), check=True, **k)
+sh("mount", "-t", "sysfs", "none", "/sys")
+sh("ip", "link", "set", "lo", "up")
+# A peer in its own network namespace, behind a veth: the "pod" (this namespace) talks to it.
+peer = subprocess.Popen(["unshare", "--net", "sleep", "120"])
+time.sleep(0.2)
+pid = str(peer.pid)
+inpeer = ["nsenter", "-t", pid, "-n"]
+sh("ip", "link", "add", "eth0", "type", "veth", "peer", "name", "p0")
+sh("ip", "link", "set", "p0", "netns", pid)
+sh("ip", "addr", "add", "10.98.0.1/24", "dev", "eth0")
+sh("ip", "link", "set", "eth0", "up")
+sh("ip", "route", "add", "default", "via", "10.98.0.2")
+sh(*inpeer, "ip", "addr", "add", "10.98.0.2/24", "dev", "p0")
+sh(*inpeer, "ip", "link", "set", "p0", "up")
+sh(*inpeer, "ip", "link", "set", "lo", "up")
+echo = subprocess.Popen([*inpeer, sys.executable, "-c",
+    "import socket\\ns=socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\\n"
+    "s.bind(('10.98.0.2', 7))\\nwhile True:\\n d,a=s.recvfrom(99); s.sendto(d,a)"])
+
+def rtt_ms():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(5)
+    took = []
+    for i in range(5):
+        t = time.monotonic()
+        u.sendto(b"x", ("10.98.0.2", 7))
+        u.recvfrom(9)
+        took.append((time.monotonic() - t) * 1000)
+    return sorted(took)[2]
+
+def report():
+    path = env["PYTEST_CHAOS_REPORT"]
+    text = open(path).read().strip() if os.path.exists(path) else ""
+    if os.path.exists(path):
+        os.remove(path)
+    return text
+
+def run(script):
+    done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env)
+    return {"rc": done.returncode, "report": report(), "err": done.stderr}
+
+for _ in range(50):  # until the peer answers
+    try:
+        before = rtt_ms()
+        break
+    except OSError:
+        time.sleep(0.1)
+results = {"before": before}
+rules = lambda: subprocess.run(["iptables-save"], capture_output=True, text=True).stdout
+inject = subprocess.Popen(["sh", "-c", LATENCY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, env=env)
+time.sleep(0.3)
+if inject.poll() is None:  # the delayer runs: no netem here
+    results["mechanism"] = "nfqueue"
+    results["ready"] = run(READY)
+else:
+    results["mechanism"] = "netem"
+    results["ready"] = {"rc": inject.returncode, "report": report(), "err": ""}
+results["during"] = rtt_ms()
+results["during_rules"] = rules()
+results["undo"] = run(UNDO)
+inject.wait(timeout=30)
+results["delayer"] = {"rc": inject.returncode, "report": report(), "out": inject.stdout.read()}
+results["undo_again"] = run(UNDO)
+results["after"] = rtt_ms()
+results["after_rules"] = rules()
+echo.kill()
+peer.kill()
+print(json.dumps(results))
+"""
+
+
+needs_go = pytest.mark.skipif(
+    shutil.which("go") is None and not Path("/usr/local/go/bin/go").is_file(),
+    reason="building the NFQUEUE delayer needs Go",
+)
+
+
 @needs_netns
-def test_latency_reports_a_kernel_without_netem_and_its_undo_is_harmless(
+@needs_go
+def test_latency_delays_what_the_pod_sends_and_undo_removes_it_and_stops_the_delayer(
     tmp_path: Path,
 ) -> None:
-    result = in_netns(
-        tmp_path,
-        LATENCY_BODY,
-        LATENCY=scripts.latency_script(TAG, 100),
-        LATENCY_UNDO=scripts.latency_undo_script(TAG),
+    """Where the kernel has no netem (this one), the NFQUEUE delayer holds each packet."""
+    from pytest_chaos.cluster import images
+
+    images.go_build(images.sources_dir() / "delay", tmp_path / scripts.DELAY_COMMAND)
+    constants = "".join(
+        f"{name} = {text!r}\n"
+        for name, text in {
+            "LATENCY": scripts.latency_script(TAG, 200),
+            "READY": scripts.latency_ready_script(TAG),
+            "UNDO": scripts.latency_undo_script(TAG),
+        }.items()
     )
-    handle = scripts.qdisc_handle(TAG)
-    if result["latency"]["rc"] == 0:  # this kernel has sch_netem
-        assert result["latency"]["report"] == f"latency {handle} on lo: netem delay 100ms"
-        assert result["undo"]["report"] == f"removed netem {handle} from lo"
-    else:
-        assert result["latency"]["rc"] == scripts.NETEM_UNAVAILABLE_EXIT
-        assert result["latency"]["report"].startswith(scripts.NETEM_UNAVAILABLE)
-        assert result["undo"] == {
-            "rc": 0,
-            "report": f"netem {handle} was already gone",
-            "err": "",
-        }
+    harness = tmp_path / "harness.py"
+    harness.write_text(constants + LATENCY_HARNESS)
+    done = subprocess.run(
+        ["unshare", "--net", "--mount", sys.executable, str(harness), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["ready"]["rc"] == 0, result["ready"]
+    assert result["before"] < 20, result
+    assert 195 <= result["during"] < 400, result  # only the request is delayed, by 200ms
+    assert result["after"] < 20, result
+    assert result["undo"]["rc"] == 0, result["undo"]
+    assert result["undo_again"] == {"rc": 0, "report": f"latency {TAG} was already gone", "err": ""}
+    assert CHAIN not in result["after_rules"], result["after_rules"]  # chain and jump gone
+    assert "NFQUEUE" not in result["after_rules"], result["after_rules"]
+    if result["mechanism"] == "nfqueue":
+        queue = scripts.latency_queue(TAG)
+        assert result["ready"]["report"].startswith(f"latency nfqueue {queue} ready: delay 200ms")
+        assert f"-A {CHAIN} -j NFQUEUE --queue-num {queue} --queue-bypass" in result["during_rules"]
+        assert f"-A {CHAIN} -o lo -j RETURN" in result["during_rules"]
+        assert result["delayer"]["rc"] == 0, result["delayer"]
+        # Its report went to the shared report file before the undo's; its output says it too.
+        assert f"latency nfqueue {queue} stopped: " in result["delayer"]["out"]
+        assert f"{CHAIN} (iptables)" in result["undo"]["report"]
+        assert scripts.NETEM_UNAVAILABLE in result["delayer"]["out"]
 
 
 needs_stress_ng = pytest.mark.skipif(
@@ -507,3 +634,23 @@ def _wait_for_workers(shell: int) -> list[int]:
         if len(tree) >= 3 or time.monotonic() > deadline:
             return tree
         time.sleep(0.05)
+
+
+@needs_go
+def test_the_delayers_go_unit_tests_and_vet_pass() -> None:
+    """Packet ids parsed from the kernel's messages; delay, jitter bound and order kept."""
+    from pytest_chaos.cluster import images
+
+    go = images._go()
+    env = {**os.environ, "CGO_ENABLED": "0", "GOWORK": "off", "GOFLAGS": "-mod=mod"}
+    for command in ([go, "vet", "./..."], [go, "test", "-count=1", "./..."]):
+        result = subprocess.run(
+            command,
+            cwd=images.sources_dir() / "delay",
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}{result.stderr}"

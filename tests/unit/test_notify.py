@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from pytest_chaos.report import notify
+from pytest_chaos.report.totals import RunTotals
 from tests.webhook import webhook
 
 STATS: dict[str, Any] = {"injected": 2, "reverted": 2, "revert_failures": [], "leftovers": []}
@@ -27,7 +28,11 @@ TESTS: list[dict[str, Any]] = [
 
 def run_summary(outcomes: dict[str, int] | None = None, **stats: Any) -> dict[str, Any]:
     return notify.summary(
-        {**STATS, **stats}, outcomes or {"failed": 1, "passed": 1}, TESTS, run="r1", seed=7
+        RunTotals.of([{**STATS, **stats}]),
+        outcomes or {"failed": 1, "passed": 1},
+        TESTS,
+        run="r1",
+        seed=7,
     )
 
 
@@ -66,7 +71,7 @@ def test_long_listings_are_cut_to_what_slack_accepts() -> None:
     many = [
         {"nodeid": f"t.py::test_{i}", "outcome": "failed", "message": "x" * 500} for i in range(40)
     ]
-    summary = notify.summary(STATS, {"failed": 40}, many, run="r", seed=1)
+    summary = notify.summary(RunTotals.of([STATS]), {"failed": 40}, many, run="r", seed=1)
     blocks = notify.slack_blocks(summary)["blocks"]
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks if b["type"] == "section")
     assert "… and 30 more" in blocks[2]["text"]["text"]

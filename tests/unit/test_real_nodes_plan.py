@@ -116,3 +116,16 @@ def test_cluster_up_refuses_a_bad_count_before_anything_starts(value: str, tmp_p
     assert result.returncode == 1, result.stderr
     assert f"--real-nodes: {value} from the command line" in result.stderr
     assert list(tmp_path.iterdir()) == []  # no state directory, no process: nothing started
+
+
+def test_a_nodes_containerd_config_is_valid_toml_with_one_registry_table() -> None:
+    """Every real node's containerd reads registry hosts from its layout's directory."""
+    import tomllib
+    from pathlib import Path
+
+    from pytest_chaos.cluster import realnode
+
+    where = realnode.Layout(Path("/var/lib/pytest-chaos/real-node-0"))
+    text = realnode.containerd_config(where, Path("/usr/lib/cni"))
+    registry = tomllib.loads(text)["plugins"]["io.containerd.grpc.v1.cri"]["registry"]
+    assert registry == {"config_path": str(where.registry_hosts)}

@@ -125,3 +125,12 @@ def test_client_models_read_like_dicts() -> None:
         "OOMKilled",
         "2026-11-21T18:07:15Z",
     )
+
+
+def test_a_restart_counted_before_its_end_is_reported_says_so() -> None:
+    """The kubelet may bump restartCount a moment before it fills lastState.terminated."""
+    counted_only = {"name": "app", "restartCount": 1, "state": {"waiting": {}}, "lastState": {}}
+    (early,) = restarts_of([pod("web-1", counted_only)])
+    (complete,) = restarts_of([pod("web-1", oom_killed("app"))])
+    assert (early.reported, complete.reported) == (False, True)
+    assert str(early) == "web-1/app restarted 1 time(s)"

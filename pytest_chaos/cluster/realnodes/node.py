@@ -35,22 +35,6 @@ def layout(state_dir: Path, node: NodePlan) -> Layout:
     return Layout(state_dir / "realnodes" / node.name)
 
 
-def registry_hosts_dir(where: Layout) -> Path:
-    """The directory containerd reads (``config_path``) for per-registry ``hosts.toml``."""
-    return where.containerd / "certs.d"
-
-
-def node_containerd_config(where: Layout, cni_bin: Path) -> str:
-    """The host-network node's containerd config, plus a registry ``config_path``."""
-    text = containerd_config(where, cni_bin)
-    registry = (
-        '  [plugins."io.containerd.grpc.v1.cri".registry]\n'
-        f'    config_path = "{registry_hosts_dir(where)}"\n'
-    )
-    marker = '  [plugins."io.containerd.grpc.v1.cri".cni]'
-    return text.replace(marker, registry + marker)
-
-
 def node_kubelet_config(
     where: Layout, ca_cert: Path, node: NodePlan, cgroup_root: str
 ) -> dict[str, Any]:
@@ -100,11 +84,11 @@ def start(
         where.kubelet_root,
         where.pod_logs,
         where.logs,
+        where.registry_hosts,
     ):
         directory.mkdir(parents=True, exist_ok=True)
-    registry_hosts_dir(where).mkdir(parents=True, exist_ok=True)
     config = where.containerd / "config.toml"
-    config.write_text(node_containerd_config(where, cni_bin))
+    config.write_text(containerd_config(where, cni_bin))  # the host-network node's, as is
     conflist = cni_conflist(where, node.pod_cidr, POD_BRIDGE)
     conflist["name"] = plan.cni_network
     conflist["plugins"][0]["ipMasq"] = False  # pods keep their IPs across nodes

@@ -1,0 +1,3 @@
+module pytest-chaos.dev/tools/images/delay
+
+go 1.22
