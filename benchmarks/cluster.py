@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import statistics
 import sys
@@ -23,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.cluster import binaries
 from pytest_chaos.cluster.local import LocalCluster
 from pytest_chaos.kube import Kube
@@ -163,11 +163,7 @@ def main() -> int:
         results.update(cold_build())
     else:
         results.update(warm_rounds(args.rounds, args.kills))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

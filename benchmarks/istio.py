@@ -32,6 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.faults import Fault, FaultContext
 from pytest_chaos.faults.istio import IstioFaults
 from pytest_chaos.kube import Kube
@@ -184,11 +185,7 @@ def main() -> int:
             finally:
                 kube.close()
                 cluster.down()
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ Uses the local cluster whose real node runs here, or starts one (``cluster up --
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import statistics
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.output import publish
 from benchmarks.real_node import (
     BENCH_CLUSTER,
     cli,
@@ -180,11 +180,7 @@ def main() -> int:
         if started_ours:
             with suppress(Exception):
                 cli("down")
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import random
 import secrets
 import statistics
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.cluster.local import LocalCluster
 from pytest_chaos.faults import Fault, FaultContext, journal_verbs
 from pytest_chaos.faults.deployments import WorkloadFaults
@@ -161,11 +161,7 @@ def main() -> int:
             (statistics.median(handovers) - statistics.median(reverts)) * 1000, 1
         ),
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

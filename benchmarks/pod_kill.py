@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
 import random
 import statistics
 import sys
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.chaos import ChaosSession
 from pytest_chaos.cluster.local import LocalCluster
 from pytest_chaos.faults import FaultContext
@@ -165,11 +165,7 @@ def main() -> int:
             statistics.median(monitored) - statistics.median(tests), 4
         ),
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.output import publish
 from pytest_chaos.cluster import cluster_dns, dnsquery, realnode
 from pytest_chaos.cluster.local import context_name, state_root
 from pytest_chaos.faults import FaultContext
@@ -460,11 +461,7 @@ def main() -> int:
             with suppress(subprocess.SubprocessError):
                 cli("down")
     print(table(results))
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.targeting import PodFilter, choose
 
 SELECTOR = "app=web-7,tier in (front, back)"
@@ -157,11 +158,7 @@ def main() -> int:
         "filter_and_choose_seconds": summary(timed(lambda: filter_and_choose(pods), args.rounds)),
         "json_loads_filter_and_choose_seconds": summary(timed(lambda: from_json(raw), args.rounds)),
     }
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text + "\n")
-    return 0
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":

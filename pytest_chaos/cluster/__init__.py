@@ -26,6 +26,8 @@ class ClusterHandle:
     description: str
     #: Why the local cluster has no real node although one was asked for (empty otherwise).
     real_node_missing: tuple[str, ...] = ()
+    #: Who enforces NetworkPolicies (``chaos.network.partition``): "" nothing does, None unknown.
+    network_policies: str | None = None
 
 
 class ClusterProvider(Protocol):
@@ -51,6 +53,10 @@ class ClusterProvider(Protocol):
         """Components of the test bed that died (a failure then is the bed's, not the app's)."""
         ...
 
+    def network_policies(self) -> str | None:
+        """Who enforces NetworkPolicies: a name and version, "" nothing does, None unknown."""
+        ...
+
 
 class ExistingCluster:
     """A cluster the user already has: kubeconfig + context, never created or deleted."""
@@ -68,7 +74,9 @@ class ExistingCluster:
                 "--chaos-cluster=existing needs a kubeconfig: pass --chaos-kubeconfig, set "
                 "KUBECONFIG, or use --chaos-cluster=local for the embedded cluster"
             )
-        return ClusterHandle("existing", path, self.context, f"existing cluster ({path})")
+        return ClusterHandle(
+            "existing", path, self.context, f"existing cluster ({path})", network_policies=None
+        )
 
     def release(self) -> None:
         """Nothing to undo: an existing cluster is never created or deleted."""
@@ -87,6 +95,10 @@ class ExistingCluster:
     def dead_components(self) -> list[str]:
         """Not ours to watch: an existing cluster's components are its operator's."""
         return []
+
+    def network_policies(self) -> str | None:
+        """Unknown: that is up to the cluster's network plugin (Calico, Cilium... or none)."""
+        return None
 
 
 class LocalClusterProvider:
@@ -149,6 +161,7 @@ class LocalClusterProvider:
             result.context,
             f"local cluster {self.cluster.name!r} ({how}, {result.server})",
             result.real_node_missing,
+            self.network_policies(),
         )
 
     def release(self) -> None:
@@ -166,6 +179,10 @@ class LocalClusterProvider:
     def dead_components(self) -> list[str]:
         """The local cluster's components (API server, containerd, kubelet...) that died."""
         return self.cluster.dead_components()
+
+    def network_policies(self) -> str:
+        """kube-network-policies where netns real nodes run (``--real-nodes N``); else ""."""
+        return self.cluster.network_policies()
 
 
 def provider_for(settings: Settings) -> ClusterProvider:

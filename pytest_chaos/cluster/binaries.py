@@ -51,6 +51,8 @@ class Component:
             return ("etcd",)
         if self.name == "kwok":
             return ("kwok", KWOK_POD_STAGES)
+        if self.name == "istio-control":
+            return (*(p.rsplit("/", 1)[-1] for p in self.packages), *ISTIO_CONTROL_FILES)
         return tuple(p.rsplit("/", 1)[-1] for p in self.packages)
 
 
@@ -99,7 +101,26 @@ REGISTRY = Component(
         "github.com/google/go-containerregistry/cmd/crane",
     ),
 )
-COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY)
+NETWORK_POLICIES = Component(
+    name="network-policies",
+    module_dir="network-policies",
+    main_module="sigs.k8s.io/kube-network-policies",
+    packages=(
+        "github.com/pytest-chaos/pytest-chaos/tools/network-policies/pytest-chaos-network-policies",
+    ),
+)
+COMPONENTS = (KUBERNETES, ETCD, KWOK, ISTIO_CRDS, REGISTRY, NETWORK_POLICIES)
+
+#: istiod (pilot-discovery) and pilot-agent, from istio.io/istio's 1.31-line pseudo-version (no
+#: tagged release is served). Optional: its cold build takes ~11 min and ~2.8 GB RAM, so only
+#: ``pytest-chaos cluster build --istio`` builds it (``make test`` does, ``make demo`` does not).
+ISTIO_CONTROL = Component(
+    name="istio-control",
+    module_dir="istio-control",
+    main_module="istio.io/istio",
+    packages=("istio.io/istio/pilot/cmd/pilot-discovery", "istio.io/istio/pilot/cmd/pilot-agent"),
+)
+OPTIONAL_COMPONENTS = (ISTIO_CONTROL,)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
 ISTIO_CRD_NAMES = (
@@ -109,6 +130,12 @@ ISTIO_CRD_NAMES = (
 )
 
 BUILD_COMMAND = "pytest-chaos cluster build"
+
+#: Files istio-control takes from istio.io/istio at build time: every Istio CRD of istiod's own
+#: line (ServiceEntry included), and pilot-agent's Envoy bootstrap template.
+ISTIO_CONTROL_CRDS = "istio-crds-all.yaml"
+ISTIO_CONTROL_BOOTSTRAP = "envoy_bootstrap_tmpl.json"
+ISTIO_CONTROL_FILES = (ISTIO_CONTROL_CRDS, ISTIO_CONTROL_BOOTSTRAP)
 
 #: kwok's own "fast" pod stages, taken from its module at build time; a local cluster started
 #: with a pod readiness delay runs them with a delay added to the pod-ready stage.
@@ -150,13 +177,20 @@ def module_version(component: Component, tools: Path | None = None) -> str:
 
 
 def cache_key(component: Component, tools: Path | None = None) -> str:
-    """Directory name for a component's build: version plus a hash of go.mod and go.sum."""
+    """Directory name for a component's build: version plus a hash of its module's files.
+
+    The hash covers go.mod, go.sum, tools.go and the Go sources of the module's own commands
+    (``tools/registry/pytest-chaos-registry/main.go``...), so an edited command is rebuilt.
+    """
     base = (tools or tools_dir()) / component.module_dir
     digest = hashlib.sha256()
     for name in ("go.mod", "go.sum", "tools.go"):
         path = base / name
         if path.is_file():
             digest.update(path.read_bytes())
+    for source in sorted(base.glob("*/**/*.go")):  # the commands' packages, not tools.go
+        digest.update(source.relative_to(base).as_posix().encode() + b"\0")
+        digest.update(source.read_bytes())
     return f"{component.name}-{module_version(component, tools)}-{digest.hexdigest()[:10]}"
 
 
@@ -175,14 +209,17 @@ def is_built(component: Component) -> bool:
 
 def binary(name: str) -> Path:
     """Path of one built binary or data file, or an error saying how to build it."""
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, *OPTIONAL_COMPONENTS):
         if name in component.binaries:
             path = component_dir(component) / name
             if not is_built(component) or not path.is_file():
+                optional = component in OPTIONAL_COMPONENTS
+                command = f"{BUILD_COMMAND} --istio" if optional else BUILD_COMMAND
+                target = "istio-binaries" if optional else "cluster-binaries"
                 raise BinaryMissingError(
                     f"{name} ({component.name} {module_version(component)}) is not built in "
-                    f"{component_dir(component)}; build it with `{BUILD_COMMAND}` (or `make "
-                    "cluster-binaries`; the first build takes many minutes)"
+                    f"{component_dir(component)}; build it with `{command}` (or `make "
+                    f"{target}`; the first build takes many minutes)"
                 )
             return path
     raise KeyError(name)
@@ -314,6 +351,8 @@ def _build_go(component: Component, source: Path, out: Path, progress: Progress)
         raise ClusterError(f"go build ({component.name}) failed in {source}:\n" + "\n".join(tail))
     if component.name == "kwok":
         _extract_kwok_stages(source, out)
+    if component.name == "istio-control":
+        _extract_istio_control_files(source, out)
     if component.name == "etcd":
         # go names a binary built from ".../server/v3" after the element before "/v3".
         for built_name in ("server", "v3"):
@@ -332,6 +371,29 @@ def _extract_kwok_stages(source: Path, out: Path) -> None:
     for name in ("pod-ready.yaml", "pod-complete.yaml", "pod-delete.yaml"):
         documents += [d for d in yaml.safe_load_all((stage_dir / name).read_text()) if d]
     (out / KWOK_POD_STAGES).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+
+
+def _extract_istio_control_files(source: Path, out: Path) -> None:
+    import yaml
+
+    info = json.loads(
+        _run_go(["list", "-m", "-json", ISTIO_CONTROL.main_module], source, what="go list (istio)")
+    )
+    module = Path(info["Dir"])
+    crd_file = module / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml"
+    documents = [d for d in yaml.safe_load_all(crd_file.read_text()) if d]
+    served = {
+        d["metadata"]["name"]: {v["name"] for v in d["spec"]["versions"] if v.get("served")}
+        for d in documents
+    }
+    for name in ISTIO_CRD_NAMES:
+        if not {"v1", "v1beta1", "v1alpha3"} <= served.get(name, set()):
+            raise ClusterError(f"{crd_file}: {name} does not serve v1, v1beta1 and v1alpha3")
+    (out / ISTIO_CONTROL_CRDS).write_text(yaml.safe_dump_all(documents, sort_keys=False))
+    shutil.copyfile(
+        module / "tools" / "packaging" / "common" / "envoy_bootstrap.json",
+        out / ISTIO_CONTROL_BOOTSTRAP,
+    )
 
 
 def _extract_istio_crds(component: Component, source: Path, out: Path, progress: Progress) -> None:

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube.deadline import Deadline
 
@@ -42,7 +43,7 @@ POD_CIDR = "10.244.0.1/16"
 #: Start order; each later component needs the ones before it.
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: The processes of the optional real node, started after the others.
-REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "cluster-dns")
+REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "cluster-dns", "network-policies")
 
 _STATE_FILE = "cluster.json"
 
@@ -166,8 +167,8 @@ class _State:
 def _described(record: ProcessRecord) -> str:
     """A component's name, with its node's for a netns real node's (``kubelet (real-node-1)``)."""
     parts = Path(record.log).parts
-    if "realnodes" in parts[:-1]:
-        index = parts.index("realnodes")
+    if STATE_SUBDIR in parts[:-1]:
+        index = parts.index(STATE_SUBDIR)
         if index + 2 < len(parts) and parts[index + 1].startswith("real-node-"):
             return f"{record.component} ({parts[index + 1]})"
     return record.component
@@ -575,6 +576,24 @@ class LocalCluster:
         if state is None:
             return []
         return [_described(p) for p in state.processes if not processes.is_running(p)]
+
+    def network_policies(self) -> str:
+        """Who enforces NetworkPolicies here ("": nothing does, the CNI bridge does not).
+
+        The netns real nodes run an enforcer each (:mod:`~pytest_chaos.cluster.realnodes.policies`);
+        the kwok fake nodes run no pod and the host-network real node has none.
+        """
+        from pytest_chaos.cluster.realnodes import policies
+
+        state = self._read_state()
+        if state is None or not state.real_nodes:
+            return ""
+        running = [
+            p
+            for p in state.processes
+            if p.component == policies.COMPONENT and processes.is_running(p)
+        ]
+        return policies.enforcer() if running else ""
 
     def status(self) -> Status:
         """What runs, without changing anything."""

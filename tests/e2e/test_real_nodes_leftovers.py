@@ -20,6 +20,7 @@ import pytest
 from pytest_chaos.cluster.local import LocalCluster
 from pytest_chaos.cluster.processes import find_orphans
 from pytest_chaos.cluster.realnodes import cluster as real_nodes
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR
 from pytest_chaos.kube.deadline import Deadline
 from tests.e2e.test_real_nodes import NAME, Cli, host_leftovers
 
@@ -40,7 +41,7 @@ def cli() -> Iterator[Cli]:
 
 
 def kubelets(state_dir: Path, node: str) -> list[int]:
-    return find_orphans(str(state_dir / "realnodes" / node / "kubelet.yaml"))
+    return find_orphans(str(state_dir / STATE_SUBDIR / node / "kubelet.yaml"))
 
 
 def test_down_after_a_kill_9_of_up_midway_leaves_nothing(cli: Cli) -> None:

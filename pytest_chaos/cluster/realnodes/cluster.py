@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from pytest_chaos.cluster import cluster_dns, images, processes
+from pytest_chaos.cluster import binaries, cluster_dns, images, processes
 from pytest_chaos.cluster.processes import ProcessRecord
 from pytest_chaos.cluster.realnode import (
     _cni_bin_dir,
@@ -28,10 +28,10 @@ from pytest_chaos.cluster.realnode import (
     _unmount_under,
     missing_requirements,
 )
-from pytest_chaos.cluster.realnodes import cgroups, network, node
+from pytest_chaos.cluster.realnodes import cgroups, network, node, policies
 from pytest_chaos.cluster.realnodes.host import Changes, remove_cgroup, run
-from pytest_chaos.cluster.realnodes.plan import Plan, plan
-from pytest_chaos.errors import ClusterError
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR, Plan, plan
+from pytest_chaos.errors import BinaryMissingError, ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
 Say = Callable[[str], None]
@@ -40,7 +40,7 @@ _CNI_RESULTS = Path("/var/lib/cni/results")
 
 def base(state_dir: Path) -> Path:
     """The directory of a cluster's real nodes."""
-    return state_dir / "realnodes"
+    return state_dir / STATE_SUBDIR
 
 
 def saved_plan(state_dir: Path) -> Plan | None:
@@ -61,6 +61,10 @@ def requirements(state_dir: Path | None = None) -> list[str]:
     found = [m for m in missing_requirements() if "is in use" not in m]
     if shutil.which("nsenter") is None:
         found.append("command 'nsenter': apt-get install -y util-linux")
+    try:
+        binaries.binary(policies.PROGRAM)
+    except BinaryMissingError as exc:
+        found.append(str(exc))
     if state_dir is not None:
         where = node.layout(state_dir, plan(1).nodes[0])
         longest = where.kubelet_root / "pod-resources" / "kubelet.sock"
@@ -131,6 +135,7 @@ def _start(
     cni_bin = _cni_bin_dir()
     assert cni_bin is not None  # requirements() checked it
     started = time.time()
+    enforcers = []
     for each in the_plan.nodes:
         network.make_node(changes, the_plan, each)
         root = cgroups.make(changes, the_plan.slot, each.name)
@@ -138,6 +143,9 @@ def _start(
             state_dir, the_plan, each, kubeconfig, pki_dir, built, cni_bin, root, records,
             deadline, say,
         )  # fmt: skip
+        files = node.layout(state_dir, each)
+        records.append(policies.start(each, files.base / "kubeconfig", files.base, files.logs))
+        enforcers.append((each, records[-1]))
     network.route_services(changes, the_plan, service_cidr)
     say("starting the cluster DNS")
     records.append(
@@ -154,6 +162,8 @@ def _start(
         kube.close()
     cluster_dns.wait_serving(records[-1], (the_plan.gateway, cluster_dns.PORT), deadline)
     _wait_ready(state_dir, the_plan, server, pki_dir, records, deadline, say, since=started)
+    say(f"waiting for the NetworkPolicy enforcer ({policies.enforcer()}) on every node")
+    policies.wait_ready(enforcers, deadline)
 
 
 def _wait_ready(
@@ -272,6 +282,7 @@ def cleanup(state_dir: Path) -> list[str]:
             for top in cgroups_top:
                 remove_cgroup(top)
     _unmount_under(where)
+    problems = policies.remove_rules(the_plan.nodes) if the_plan is not None else []
     if the_plan is not None:
         for each in the_plan.nodes:
             _remove_pod_log_links(node.layout(state_dir, each).pod_logs)
@@ -280,7 +291,7 @@ def cleanup(state_dir: Path) -> list[str]:
                 if entry.name.startswith(f"{the_plan.cni_network}-"):
                     entry.unlink(missing_ok=True)
     changes = Changes(where / "host.json")
-    problems = changes.undo()
+    problems += changes.undo()
     left = problems + leftovers(state_dir)
     if not left and not _mounts_under(where):
         shutil.rmtree(where, ignore_errors=True)
@@ -300,6 +311,7 @@ def leftovers(state_dir: Path) -> list[str]:
     if the_plan is not None:
         listed = run(["ip", "netns", "list"], check=False)
         found += [f"netns {n.netns}" for n in the_plan.nodes if n.netns in listed.split()]
+        found += policies.rules_left(the_plan.nodes)
         if Path(f"/sys/class/net/{the_plan.bridge}").exists():
             found.append(f"bridge {the_plan.bridge}")
         rules = [

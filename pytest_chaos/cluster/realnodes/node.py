@@ -22,7 +22,7 @@ from pytest_chaos.cluster.realnode import (
     kubelet_config,
 )
 from pytest_chaos.cluster.realnodes.host import in_netns
-from pytest_chaos.cluster.realnodes.plan import NodePlan, Plan
+from pytest_chaos.cluster.realnodes.plan import STATE_SUBDIR, NodePlan, Plan
 from pytest_chaos.errors import ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
@@ -32,7 +32,7 @@ POD_BRIDGE = "cni0"
 
 def layout(state_dir: Path, node: NodePlan) -> Layout:
     """Where the node's files live."""
-    return Layout(state_dir / "realnodes" / node.name)
+    return Layout(state_dir / STATE_SUBDIR / node.name)
 
 
 def node_kubelet_config(

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pytest_chaos.capacity import MAX_NODES_BY_ADDRESSES
 
 #: The label every real node carries.
+#: The real nodes' directory in a cluster's state directory. Short: the kubelet's unix sockets
+#: live below it, and a socket path has at most 107 bytes (``~/.local/state/...`` is long).
+STATE_SUBDIR = "rn"
+
 REAL_NODE_LABEL = "chaos.pytest.dev/real-node"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 ZONES = ("a", "b", "c")
