@@ -13,7 +13,8 @@
 # started as another user.
 #
 # Settings (environment): GATE_CLUSTER (cluster name, default gate), GATE_OUT, GATE_REAL_NODES
-# (default 3), KUBECTL (default: kubectl on PATH; `pytest-chaos cluster up` prints where the
+# (default 3), GATE_API_REPLICAS (scale the API to this many instances before the suite; 1
+# makes the gate fail, as it should), KUBECTL (default: kubectl on PATH; `pytest-chaos cluster up` prints where the
 # cluster's own kubectl is), and podman's own CONTAINERS_CONF / CONTAINERS_STORAGE_CONF.
 #
 # kind instead of the embedded cluster, where Docker (or podman) is: replace step (a) with
@@ -61,7 +62,7 @@ cleanup() {
   status=$?
   # (e) always: stop every process of the cluster and undo every change on this host.
   pytest-chaos cluster down --name "$NAME" || status=1
-  rm -rf "$work"
+  rm -rf "$work" "${runroot:-}"
   exit "$status"
 }
 trap cleanup EXIT
@@ -78,14 +79,30 @@ PATH="$(bash scripts/install-go.sh):$PATH"
 mkdir -p "$work/context"
 (cd tools/images/demo && CGO_ENABLED=0 GOWORK=off go build -trimpath -buildvcs=false \
   -o "$work/context/app" .)
-podman build --quiet --tag "$IMAGE" --file examples/go-demo-8/Containerfile "$work/context"
+# podman with storage and containers.conf of its own under $work (nothing outside is touched);
+# runc and lower ulimits suit older hosts (cgroup v1). The run root must be short.
+cat >"$work/containers.conf" <<'CONF'
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=20000:20000"]
+[engine]
+runtime = "runc"
+CONF
+runroot=$(mktemp -d /tmp/gatepod.XXXXXX)
+podman() {
+  CONTAINERS_CONF=${CONTAINERS_CONF:-$work/containers.conf} command podman \
+    --root "$work/storage" --runroot "$runroot" --storage-driver vfs "$@"
+}
+podman build --quiet --tag "$IMAGE" --file examples/go-demo-8/Containerfile "$work/context" \
+  >/dev/null
 podman save --quiet --output "$work/image.tar" "$IMAGE"
-podman rmi --force "$IMAGE" >/dev/null
 pytest-chaos cluster load-image --name "$NAME" "$work/image.tar"
 
 # (c) deploy as is, and wait until every Deployment is available.
 "$KUBECTL" create namespace "$NAMESPACE"
 "$KUBECTL" --namespace "$NAMESPACE" apply --filename "$MANIFESTS"
+if [ -n "${GATE_API_REPLICAS:-}" ]; then   # e.g. 1: the gate must fail (tests/e2e/test_ci_gate.py)
+  "$KUBECTL" --namespace "$NAMESPACE" scale deployment go-demo-8 --replicas "$GATE_API_REPLICAS"
+fi
 "$KUBECTL" --namespace "$NAMESPACE" wait --for=condition=Available deployment --all \
   --timeout=120s
 
