@@ -9,7 +9,12 @@ per-PR gate does:
 
 * **"What happens if we terminate an instance of the application?"** (``health-http.yaml``):
   one API instance is killed while a monitor sends a request through the API's Service every
-  50 ms. With two graceful instances users do not notice.
+  50 ms, killed gracefully and as a crash (``grace_period=0``). With two instances users do not
+  notice.
+* **The same with one instance**, the run of the book where the experiment fails: a graceful
+  kill still goes unnoticed (the preStop pause keeps the instance answering until its
+  replacement is ready), a crash is an outage the monitor sees (the expected verdict, asserted).
+  ``GATE_API_REPLICAS=1 examples/ci/gate.sh`` runs the whole suite on one instance: it fails.
 * **The same through the repeater** (the network chapter's path, client -> repeater ->
   go-demo-8): the repeater finds the API by its Service name, and its clients do not notice
   either.
