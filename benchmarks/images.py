@@ -7,7 +7,7 @@
 (b) push -> pullable: ``crane push`` of the same image as a docker-archive to the cluster's
     registry, then a puller's reads (the manifest, then every blob) until the last byte.
 
-Usage: python benchmarks/images.py --name CLUSTER [--rounds 5] [--mib 50]
+Usage: python benchmarks/images.py --name CLUSTER [--rounds 5] [--mib 50] [--json FILE]
 (the cluster must be up: ``pytest-chaos cluster up [--real-node] --name CLUSTER``).
 """
 
@@ -19,12 +19,15 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tarfile
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
+from benchmarks.output import publish
 from pytest_chaos.cluster import binaries, images
 from pytest_chaos.cluster.image_load import load_archives
 from pytest_chaos.cluster.local import LocalCluster
@@ -76,18 +79,21 @@ def pull(port: int, repository: str, tag: str) -> int:
     return total
 
 
-def summary(name: str, values: list[float]) -> None:
-    print(
-        f"{name}: min {min(values):.2f}s median {statistics.median(values):.2f}s "
-        f"max {max(values):.2f}s n={len(values)}"
-    )
+def summary(values: list[float]) -> dict[str, float | int]:
+    return {
+        "min_s": round(min(values), 2),
+        "median_s": round(statistics.median(values), 2),
+        "max_s": round(max(values), 2),
+        "n": len(values),
+    }
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--name", required=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--mib", type=int, default=50)
+    parser.add_argument("--json", type=Path)
     parser.add_argument(
         "--nodes-of",
         type=Path,
@@ -126,12 +132,14 @@ def main() -> None:
                 pulled = pull(port, "bench-push", f"r{round_}")
                 pushes.append(time.monotonic() - started)
                 assert pulled >= args.mib * 2**20, pulled
-    print(f"archive: {args.mib} MiB layer; real nodes: {len(nodes)}; registry: {address}")
+    results: dict[str, Any] = {"archive_mib": args.mib, "real_nodes": len(nodes)}
+    results["registry"] = address
     if loads:
-        summary(f"load-image into {len(nodes)} node(s)", loads)
+        results[f"load_into_{len(nodes)}_nodes"] = summary(loads)
     if pushes:
-        summary("crane push -> manifest and blobs pulled", pushes)
+        results["push_to_pulled"] = summary(pushes)
+    return publish(results, args.json)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
