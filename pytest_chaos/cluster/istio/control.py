@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,7 +51,6 @@ GATEWAY = "istio-gateway"
 COMPONENTS = (ISTIOD, GATEWAY)
 #: Where pytest-chaos says which proxies run for this cluster (faults read it to check effect).
 DATA_PLANE_CONFIGMAP = "pytest-chaos-data-plane"
-BUILD_HINT = "`pytest-chaos cluster build --istio` (or `make istio-binaries`; ~11 min cold)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +104,7 @@ def istio_binaries() -> dict[str, Path]:
     try:
         found = {name: binaries.binary(name) for name in names}
     except BinaryMissingError as exc:
-        raise BinaryMissingError(
-            f"--istio needs istiod and pilot-agent, which are not built: {exc}. Build them with "
-            f"{BUILD_HINT}"
-        ) from None
+        raise BinaryMissingError(f"--istio needs istiod and pilot-agent: {exc}") from None
     found["envoy"] = envoy_binary()
     return found
 
@@ -292,3 +289,16 @@ def wait_serving(
         f"(`--timeout` sets the budget); the last lines of {record.log}:\n"
         f"{processes.log_tail(record.log)}"
     )
+
+
+def published_gateway(kube: Kube) -> Gateway | None:
+    """The host gateway ``cluster up --istio`` told the API about (None: there is none)."""
+    config = kube.read(kube.core.read_namespaced_config_map, DATA_PLANE_CONFIGMAP, ISTIO_NAMESPACE)
+    if config is None:
+        return None
+    for proxy in json.loads((config.get("data") or {}).get("proxies.json") or "[]"):
+        if proxy.get("name") == GATEWAY_NAME:
+            url = urllib.parse.urlsplit(proxy["url"])
+            admin = urllib.parse.urlsplit(proxy["admin"])
+            return Gateway(url.hostname or "127.0.0.1", url.port or 80, admin.port or 15000)
+    return None
