@@ -72,10 +72,17 @@ def _cluster_up(args: argparse.Namespace) -> int:
         real_node="yes" if args.real_node else "no",
         real_nodes=real_nodes,
         registry_port=args.registry_port,
+        istio=args.istio,
     )
     how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
     _say(f"local cluster {args.name!r} {how}: {result.server} (context {result.context})")
     _say(f"kubectl {binaries.module_version(binaries.KUBERNETES)}: {binaries.binary('kubectl')}")
+    gateway = cluster.istio_gateway()
+    if gateway is not None:
+        _say(
+            f"istio ingress gateway: {gateway.url} (Gateway servers name port "
+            f"{gateway.http_port}; Envoy admin {gateway.admin_url})"
+        )
     print(f"export KUBECONFIG={result.kubeconfig}")
     return 0
 
@@ -133,6 +140,12 @@ def _cluster_status(args: argparse.Namespace) -> int:
     registry = LocalCluster(args.name).registry_address()
     if registry:
         lines.append(f"  registry:   {registry} (push there; pods pull {registry}/IMAGE:TAG)")
+    gateway = LocalCluster(args.name).istio_gateway()
+    if gateway is not None:
+        lines.append(
+            f"  istio:      ingress gateway {gateway.url} (Gateway servers name port "
+            f"{gateway.http_port}), Envoy admin {gateway.admin_url}"
+        )
     lines += [
         f"  {c.component:<24} pid {c.pid:<8} {'running' if c.running else 'NOT RUNNING'}  "
         f"log {c.log}"
@@ -351,6 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="port of the cluster's OCI registry, localhost:PORT for pushes and pods (default "
         "5001; another when it is busy: `status` says which)",
+    )
+    up.add_argument(
+        "--istio",
+        action="store_true",
+        help="also run istiod (Istio 1.31, its CRDs) and a host ingress gateway (pilot-agent + "
+        "Envoy), so VirtualService faults act on real requests; needs `cluster build --istio`",
     )
     up.set_defaults(func=_cluster_up)
 

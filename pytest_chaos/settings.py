@@ -130,6 +130,13 @@ OPTIONS: tuple[Option, ...] = (
         "chaos_local_nodes may be 0",
     ),
     Option(
+        "local_istio",
+        "run istiod (Istio 1.31) and a host ingress gateway (pilot-agent + Envoy) in the "
+        "embedded cluster, so Istio faults act on real requests: yes or no (needs `pytest-chaos "
+        "cluster build --istio`)",
+        kind="bool",
+    ),
+    Option(
         "local_image",
         "image archive (docker save / podman save / OCI archive) to load into the embedded "
         "cluster's real node at session start, keeping its names (repeatable)",
@@ -236,6 +243,7 @@ class Settings:
     local_real_node: Literal["yes", "no", "auto"] = "no"
     local_real_nodes: int = 0
     local_images: tuple[Path, ...] = ()
+    local_istio: bool = False
     allow_namespaces: tuple[str, ...] = ()
     allow_contexts: tuple[str, ...] = ()
     dry_run: bool = False
@@ -414,6 +422,7 @@ def resolve(config: _ConfigLike) -> Settings:
         local_real_node=_real_node(raw["local_real_node"]),
         local_real_nodes=real_nodes,
         local_images=_files(raw["local_image"]),
+        local_istio=_as_bool(by_name["local_istio"], *raw["local_istio"]),
         allow_namespaces=_as_list(raw["allow_namespace"][0]),
         allow_contexts=_as_list(raw["allow_context"][0]),
         dry_run=_as_bool(by_name["dry_run"], *raw["dry_run"]),

@@ -118,10 +118,12 @@ class LocalClusterProvider:
         real_node: Literal["yes", "no", "auto"] = "no",
         real_nodes: int = 0,
         images: Sequence[Path] = (),
+        istio: bool = False,
     ) -> None:
         """Address the local cluster called name with nodes fake nodes (and a real one?).
 
-        ``images``: archives loaded into its real node once it is up.
+        ``images``: archives loaded into its real node once it is up. ``istio``: with istiod
+        and a host ingress gateway (``chaos_local_istio``).
         """
         import os
 
@@ -134,6 +136,7 @@ class LocalClusterProvider:
         self.real_node = real_node
         self.real_nodes = real_nodes
         self.images = tuple(images)
+        self.istio = istio
         self.user = f"{os.getpid()}-{start_time_of(os.getpid())}"
 
     def acquire(self) -> ClusterHandle:
@@ -144,6 +147,7 @@ class LocalClusterProvider:
             pod_ready_delay=self.pod_ready_delay,
             real_node=self.real_node,
             real_nodes=self.real_nodes,
+            istio=self.istio,
         )
         how = "reused" if result.reused else f"started in {result.seconds:.1f}s"
         if self.images:
@@ -196,6 +200,7 @@ def provider_for(settings: Settings) -> ClusterProvider:
             settings.local_real_node,
             settings.local_real_nodes,
             settings.local_images,
+            settings.local_istio,
         )
     if settings.cluster == "kind":
         from pytest_chaos.cluster.kind import DEFAULT_NODE_IMAGE, KindClusterProvider

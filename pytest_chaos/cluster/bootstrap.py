@@ -26,7 +26,8 @@ def install_crds(kube: Kube, path: Path) -> None:
     import yaml
     from kubernetes.client.exceptions import ApiException
 
-    for document in yaml.safe_load_all(path.read_text()):
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for document in yaml.load_all(path.read_text(), Loader=loader):
         if not document:
             continue
         try:
@@ -134,6 +135,23 @@ def _poll_healthz(port: int, component: str, deadline: Deadline) -> None:
     )
 
 
+def wait_established(kube: Kube, *, deadline: Deadline) -> None:
+    """Wait until every CRD is established (served by the API server)."""
+    wait_until(
+        kube.extensions.list_custom_resource_definition,
+        lambda crds: bool(crds)
+        and all(
+            any(
+                c.type == "Established" and c.status == "True"
+                for c in (crd.status.conditions or [])
+            )
+            for crd in crds
+        ),
+        within=max(0.5, deadline.remaining()),
+        what="Istio CRDs to be established",
+    )
+
+
 def wait_ready(
     kube: Kube,
     nodes: int,
@@ -149,19 +167,7 @@ def wait_ready(
         return max(0.5, deadline.remaining())
 
     try:
-        wait_until(
-            kube.extensions.list_custom_resource_definition,
-            lambda crds: bool(crds)
-            and all(
-                any(
-                    c.type == "Established" and c.status == "True"
-                    for c in (crd.status.conditions or [])
-                )
-                for crd in crds
-            ),
-            within=remaining(),
-            what="Istio CRDs to be established",
-        )
+        wait_established(kube, deadline=deadline)
         say(f"waiting for {nodes} node(s) to be Ready")
         wait_until(
             kube.core.list_node,

@@ -21,10 +21,13 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
+
+if TYPE_CHECKING:
+    from pytest_chaos.cluster.istio.control import Gateway
 from pytest_chaos.errors import ClusterError, WaitTimeout
 from pytest_chaos.kube.deadline import Deadline
 
@@ -43,6 +46,8 @@ POD_CIDR = "10.244.0.1/16"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 #: The processes of the optional real node, started after the others.
 REAL_NODE_COMPONENTS = ("containerd", "kubelet", "kube-proxy", "cluster-dns", "network-policies")
+#: The processes of ``up(istio=True)``, started last (:mod:`pytest_chaos.cluster.istio.control`).
+ISTIO_COMPONENTS = ("istiod", "istio-gateway")
 
 _STATE_FILE = "cluster.json"
 
@@ -132,6 +137,8 @@ class _State:
     real_node_missing: list[str] = field(default_factory=list)
     #: How many netns real nodes run (``realnodes``; 0: none, or the host-network real node).
     real_nodes: int = 0
+    #: The loopback ports of istiod and the gateway (``up(istio=True)``; None: no Istio).
+    istio: dict[str, int] | None = None
 
     @property
     def real_node(self) -> bool:
@@ -147,6 +154,7 @@ class _State:
             "pod_ready_delay": self.pod_ready_delay,
             "real_node_missing": self.real_node_missing,
             "real_nodes": self.real_nodes,
+            "istio": self.istio,
         }
 
     @classmethod
@@ -160,6 +168,7 @@ class _State:
             pod_ready_delay=float(data.get("pod_ready_delay", 0.0)),
             real_node_missing=[str(m) for m in data.get("real_node_missing", [])],
             real_nodes=int(data.get("real_nodes", 0)),
+            istio={k: int(v) for k, v in data["istio"].items()} if data.get("istio") else None,
         )
 
 
@@ -206,6 +215,7 @@ class LocalCluster:
         real_node: RealNodeWish = "no",
         real_nodes: int = 0,
         registry_port: int | None = None,
+        istio: bool = False,
     ) -> UpResult:
         """Start the cluster, or reuse it when it already runs healthy.
 
@@ -226,8 +236,15 @@ class LocalCluster:
         Ready, like a real container starting (0: at once).
         real_nodes: that many real nodes, each in its own network namespace, untainted, in zones
         a, b, c (:mod:`pytest_chaos.cluster.realnodes`); with them, ``nodes`` may be 0.
+        istio: also run istiod against the API server (Istio 1.31's CRDs instead of the three
+        validating ones) and a host ingress gateway (:mod:`pytest_chaos.cluster.istio`); a
+        running cluster gets them added. Needs ``pytest-chaos cluster build --istio``.
         """
         say = progress or (lambda _message: None)
+        if istio:
+            from pytest_chaos.cluster.istio import control
+
+            control.istio_binaries()  # before anything starts: say how to build what is missing
         if nodes < 0 or nodes + real_nodes < 1:
             raise ClusterError(
                 f"nodes={nodes}, real_nodes={real_nodes}: a local cluster needs at least 1 node"
@@ -255,6 +272,8 @@ class LocalCluster:
                     )
                 elif real_node != "no" and not state.real_node:
                     self._add_real_node(state, real_node, say, deadline=Deadline(timeout))
+                if istio and state.istio is None:
+                    self._add_istio(state, say, deadline=Deadline(timeout), crds=True)
                 if user is not None:
                     self._attach(user)
                 server = self._server(state)
@@ -281,6 +300,8 @@ class LocalCluster:
                     binaries.KWOK_POD_STAGES,
                 )
             }
+            if istio:  # the CRDs of istiod's own line, ServiceEntry and the others included
+                binaries_by_name["istio-crds.yaml"] = binaries.binary(binaries.ISTIO_CONTROL_CRDS)
             for attempt in range(3):
                 try:
                     fresh = self._start_with_free_ports(
@@ -295,6 +316,7 @@ class LocalCluster:
                         real_node=real_node,
                         real_nodes=real_nodes,
                         registry_port=registry_port,
+                        istio=istio,
                     )
                     break
                 except ClusterError as exc:
@@ -335,6 +357,7 @@ class LocalCluster:
         real_node: RealNodeWish = "no",
         real_nodes: int = 0,
         registry_port: int | None = None,
+        istio: bool = False,
     ) -> _State:
         api_port, taken = processes.free_port(port)
         if taken:
@@ -364,6 +387,8 @@ class LocalCluster:
             elif real_node != "no":
                 self._add_real_node(state, real_node, say, deadline=deadline)
             self._start_registry(state, registry_port, notes, say, deadline=deadline)
+            if istio:
+                self._add_istio(state, say, deadline=deadline, crds=False)
         except BaseException:
             self._stop(state)
             raise
@@ -413,6 +438,57 @@ class LocalCluster:
                 f"{deadline.describe()}; its log {log}:\n{processes.log_tail(log)}"
             )
         say(f"registry: localhost:{chosen} (blobs in {registry.storage(self.state_dir)})")
+
+    def _add_istio(self, state: _State, say: Progress, *, deadline: Deadline, crds: bool) -> None:
+        """Start istiod and the host gateway (crds: first replace the validating CRDs)."""
+        from pytest_chaos.cluster import bootstrap
+        from pytest_chaos.cluster.istio import control
+        from pytest_chaos.cluster.istio.config import IstioLayout
+        from pytest_chaos.kube import Kube
+
+        ports = control.choose_ports()
+        state.istio = ports.to_json()  # recorded first: status and down know Istio was asked
+        self._write_state(state)
+
+        def spawn(
+            component: str, argv: list[str], log: Path, env: dict[str, str], cwd: Path
+        ) -> ProcessRecord:
+            record = processes.spawn(component, argv, log, env=env, cwd=cwd)
+            state.processes.append(record)
+            self._write_state(state)
+            return record
+
+        kube = Kube.from_kubeconfig(self.kubeconfig, self.context)
+        try:
+            if crds:
+                say("installing Istio 1.31's CRDs")
+                bootstrap.install_crds(kube, binaries.binary(binaries.ISTIO_CONTROL_CRDS))
+                bootstrap.wait_established(kube, deadline=deadline)
+            control.install(kube)
+            say(f"starting istiod and the ingress gateway (127.0.0.1:{ports.gateway_http})")
+            gateway = control.start(
+                IstioLayout(self.state_dir / "istio"),
+                self.kubeconfig,
+                pki.Pki(self.state_dir / "pki").ca_cert,
+                ports,
+                spawn,
+                say,
+                deadline=deadline,
+            )
+            control.publish(kube, gateway)
+        finally:
+            kube.close()
+        say(f"Istio: istiod and the ingress gateway run; Gateways listen on {gateway.url}")
+
+    def istio_gateway(self) -> Gateway | None:
+        """The host ingress gateway of a cluster started with Istio (None: it runs none)."""
+        from pytest_chaos.cluster.istio.config import IstioPorts
+        from pytest_chaos.cluster.istio.control import gateway_of
+
+        state = self._read_state()
+        if state is None or state.istio is None:
+            return None
+        return gateway_of(IstioPorts.from_json(state.istio))
 
     def registry_address(self) -> str | None:
         """``localhost:<port>`` of the running cluster's registry (None: it has none)."""
@@ -642,7 +718,10 @@ class LocalCluster:
 
     def _healthy(self, state: _State) -> bool:
         return (
-            {p.component for p in state.processes} - set(REAL_NODE_COMPONENTS) - {"registry"}
+            {p.component for p in state.processes}
+            - set(REAL_NODE_COMPONENTS)
+            - set(ISTIO_COMPONENTS)
+            - {"registry"}
             == set(COMPONENTS)
             and all(processes.is_running(p) for p in state.processes)
             and self.kubeconfig.is_file()

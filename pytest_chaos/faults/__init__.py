@@ -209,6 +209,8 @@ class Fault:
         self.details = details or {}
         self.active = True
         self.discarded = False
+        #: Called once the revert is done (Istio: wait until the data plane dropped the fault).
+        self.after_revert: Callable[[], None] | None = None
 
     def revert(self) -> None:
         """Undo the fault (idempotent: reverting twice is harmless).
@@ -249,6 +251,8 @@ class Fault:
                     raise errors[0]
                 raise ExceptionGroup(f"{self.kind}: {len(errors)} reverts failed", errors)
         self.active = False
+        if self.after_revert is not None:
+            self.after_revert()
         if self._ctx.on_revert:
             self._ctx.on_revert(self)
 

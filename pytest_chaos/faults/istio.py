@@ -85,6 +85,7 @@ from pytest_chaos.faults.virtualservice import (
     nothing_to_fault,
     overridden_policies,
     revert_patch,
+    route_name,
     service_name,
     targeted_routes,
     unchanged_since,
@@ -267,7 +268,59 @@ class IstioFaults:
         }
         fault = ctx.done(Fault(ctx, kind, targets, records, details=details))
         self._verify(fault, version)
+        route = route_name(records[0].payload["tag"]) if spec.header is not None else None
+        self._data_plane(fault, spec, route)
         return fault
+
+    def _data_plane(self, fault: Fault, spec: FaultSpec, route: str | None) -> None:
+        """Wait until a proxy serving the VirtualServices has the fault (and, on revert, not).
+
+        Where no published proxy serves them the API read-back above is the check; either way
+        ``fault.details["verified_by"]`` and the timeline say which was used.
+        """
+        from pytest_chaos.faults.istio_effect import wait_in_data_plane
+
+        ctx = self._ctx
+        targets = [(r.namespace or "", r.name) for r in fault.records]
+        proxy, waited, arrived = wait_in_data_plane(
+            ctx.kube, targets, spec.key, spec.value, route, present=True
+        )
+        if proxy is None:
+            fault.details["verified_by"] = "api read-back"
+            ctx.timeline.add(
+                "note",
+                f"{fault.kind}: verified by reading the VirtualService back (no proxy of this "
+                "cluster's published data plane serves it)",
+            )
+            return
+        fault.details["verified_by"] = f"envoy config_dump of {proxy}"
+        fault.details["data_plane_seconds"] = round(waited, 3)
+        if not arrived:
+            raise InconclusiveError(
+                f"{fault.kind} did not take effect: {proxy}'s Envoy did not carry the fault "
+                f"{waited:.0f}s after the VirtualService was patched (is istiod running?)"
+            )
+        ctx.timeline.add(
+            "verify", f"{fault.kind}: in {proxy}'s Envoy config after {waited * 1000:.0f} ms"
+        )
+
+        def gone() -> None:
+            _proxy, left, cleared = wait_in_data_plane(
+                ctx.kube, targets, spec.key, spec.value, route, present=False
+            )
+            fault.details["revert_data_plane_seconds"] = round(left, 3)
+            if cleared:
+                ctx.timeline.add(
+                    "verify",
+                    f"{fault.kind}: gone from {proxy}'s Envoy config after {left * 1000:.0f} ms",
+                )
+            else:
+                ctx.timeline.add(
+                    "note",
+                    f"{fault.kind}: still in {proxy}'s Envoy config {left:.0f}s after the revert",
+                )
+
+        fault.after_revert = gone
 
     def _send(self, record: UndoRecord, patch: JsonPatch, spec: FaultSpec) -> None:
         """Apply an injecting patch, re-reading and re-deciding on 409."""
