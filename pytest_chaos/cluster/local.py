@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pytest_chaos.cluster import binaries, pki, processes
 from pytest_chaos.cluster.processes import ProcessRecord
+from pytest_chaos.errors import ClusterError, WaitTimeout
+from pytest_chaos.kube.deadline import Deadline
 
 if TYPE_CHECKING:
     from pytest_chaos.cluster.istio.control import Gateway
-from pytest_chaos.errors import ClusterError, WaitTimeout
-from pytest_chaos.kube.deadline import Deadline
 
 Progress = Callable[[str], None]
 RealNodeWish = Literal["yes", "no", "auto"]
