@@ -165,15 +165,17 @@ def test_a_service_cut_off_its_broker_reconnects_after_the_revert(
     cut = chaos.network.cut("app=app", namespace=chaos_namespace, to="broker")
 
     # The long-lived connection was reset at once (a NetworkPolicy could not do that) ...
+    # (At least one disconnect: on a loaded machine the app may have redialled once already
+    # between our look before and the cut; what counts is that the cut ended it within 5 s.)
     during = eventually(lambda: broker(connected=False), within=5, every=0.05)
-    assert during["disconnects"] == before["disconnects"] + 1
+    assert during["disconnects"] >= before["disconnects"] + 1
     # ... and reconnecting is refused while the cut is active.
     eventually(refused, within=5, every=0.05)
 
     cut.revert()
 
     after = eventually(lambda: broker(connected=True), within=15)
-    assert after["connects"] == before["connects"] + 1
+    assert after["connects"] >= during["connects"] + 1
     # Nothing was restarted for the experiment: the same pod, its container never restarted.
     now = kube.core.read_namespaced_pod(app.metadata.name, chaos_namespace)
     assert now.metadata.uid == app.metadata.uid
