@@ -221,11 +221,13 @@ func serve(tag string, queue uint16, delay, jitter time.Duration) {
 	d.unbind()
 	summary := fmt.Sprintf("latency nfqueue %d stopped: %d packets delayed by %s +- %s",
 		queue, d.seen.Load(), delay, jitter)
+	// The report first: the undo writes its own report to the same file once stop returns,
+	// and stop returns when the asker's connection closes.
+	report(summary)
 	if asker != nil {
 		fmt.Fprintln(asker, summary)
 		asker.Close()
 	}
-	report(summary)
 	os.Exit(0)
 }
 
