@@ -24,7 +24,6 @@ import functools
 import json
 import random
 import secrets
-import statistics
 import sys
 import tempfile
 import time
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.output import publish
+from benchmarks.output import milliseconds, publish
 from pytest_chaos.faults import Fault, FaultContext
 from pytest_chaos.faults.istio import IstioFaults
 from pytest_chaos.kube import Kube
@@ -42,18 +41,6 @@ from pytest_chaos.safety import Safety
 from pytest_chaos.settings import Settings
 
 GROUP, PLURAL = "networking.istio.io", "virtualservices"
-
-
-def milliseconds(values: list[float]) -> dict[str, float]:
-    """Median and p95 (nearest rank) in milliseconds."""
-    ordered = sorted(values)
-    p95 = ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
-    return {
-        "median_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(p95 * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-        "n": len(ordered),
-    }
 
 
 def service(name: str) -> dict[str, Any]:

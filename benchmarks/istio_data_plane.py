@@ -21,7 +21,6 @@ import http.client
 import http.server
 import random
 import secrets
-import statistics
 import sys
 import tempfile
 import threading
@@ -30,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from benchmarks.output import publish
+from benchmarks.output import milliseconds, publish
 from pytest_chaos.cluster.local import LocalCluster
 from pytest_chaos.faults import FaultContext
 from pytest_chaos.faults.istio import IstioFaults
@@ -42,18 +41,6 @@ from pytest_chaos.settings import Settings
 
 GROUP = "networking.istio.io"
 HOST = "backend.chaos.test"
-
-
-def milliseconds(values: list[float]) -> dict[str, float]:
-    """Median and p95 (nearest rank) in milliseconds."""
-    ordered = sorted(values)
-    p95 = ordered[max(0, -(-len(ordered) * 95 // 100) - 1)]
-    return {
-        "median_ms": round(statistics.median(ordered) * 1000, 1),
-        "p95_ms": round(p95 * 1000, 1),
-        "max_ms": round(ordered[-1] * 1000, 1),
-        "n": len(ordered),
-    }
 
 
 class _Ok(http.server.BaseHTTPRequestHandler):
