@@ -33,6 +33,7 @@ from typing import Any
 
 from pytest_chaos.cluster import binaries
 from pytest_chaos.cluster.processes import find_orphans
+from pytest_chaos.cluster.realnodes.cluster import base as nodes_base
 from pytest_chaos.faults import FaultContext
 from pytest_chaos.faults.node_stop import node_ready
 from pytest_chaos.faults.nodes import NodeFaults
@@ -68,7 +69,7 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def rss_mib(state_dir: Path) -> float:
-    pids = set(find_orphans(str(state_dir) + "/"))
+    pids = set(find_orphans(str(state_dir) + "/")) | set(find_orphans(str(nodes_base(state_dir)) + "/"))
     for procs in Path("/sys/fs/cgroup/memory").glob("pcx0/**/cgroup.procs"):
         pids.update(int(p) for p in procs.read_text().split())
     total = 0

@@ -85,7 +85,10 @@ def test_a_killed_kubelet_is_reported_dead_and_down_still_leaves_nothing(cli: Cl
 def test_a_cluster_killed_while_running_is_cleaned_by_the_next_up(cli: Cli) -> None:
     up = cli.run("up", "--real-nodes", "1", "--nodes", "0")
     assert up.returncode == 0, up.stderr
-    for pid in find_orphans(str(cli.state_dir) + "/"):  # everything at once, as an OOM kill would
+    everything = find_orphans(str(cli.state_dir) + "/") + find_orphans(
+        str(real_nodes.base(cli.state_dir)) + "/"
+    )
+    for pid in everything:  # all at once, as an OOM kill would
         os.kill(pid, signal.SIGKILL)
     again = cli.run("up", "--real-nodes", "1", "--nodes", "0")
     assert again.returncode == 0, again.stderr

@@ -206,7 +206,7 @@ def enforcers(state_dir: Path) -> list[int]:
 
     return [
         pid
-        for pid in find_orphans(str(state_dir) + "/")
+        for pid in find_orphans(str(real_nodes.base(state_dir)) + "/")  # the nodes live outside it
         if policies.PROGRAM in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     ]
 
