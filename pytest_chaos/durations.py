@@ -21,7 +21,7 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|m|s|us|µs|ns)")
 _ACCEPTED = 'a number of seconds (2, 1.5), a string like "2s", "1m30s" or "250ms", or a timedelta'
 
 
-def as_seconds(value: Duration, *, name: str = "duration") -> float:
+def as_seconds(value: object, *, name: str = "duration") -> float:
     """The duration in seconds; raise ChaosConfigError naming the argument when invalid."""
     if isinstance(value, bool):
         raise ChaosConfigError(f"{name}={value!r} is not a duration; use {_ACCEPTED}")

@@ -119,7 +119,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register markers, resolve settings (bad values: usage error, exit 4), fix run id + seed."""
     config.pluginmanager.register(_TestCollector(config), "chaos-test-collector")
-    for line in marker_lines():
+    for line in marker_lines(signatures=bool(config.getoption("markers", default=False))):
         config.addinivalue_line("markers", line)
     config.addinivalue_line(
         "markers",

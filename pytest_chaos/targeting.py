@@ -105,7 +105,7 @@ class _SelectorSyntaxError(Exception):
     """Why a selector does not parse; turned into a ChaosConfigError naming the argument."""
 
 
-def parse_label_selector(text: str | None, *, name: str = "selector") -> tuple[Requirement, ...]:
+def parse_label_selector(text: object, *, name: str = "selector") -> tuple[Requirement, ...]:
     """Parse a Kubernetes label selector into its clauses.
 
     Args:

@@ -25,10 +25,31 @@ from pytest_chaos.errors import (
     WaitTimeout,
 )
 from pytest_chaos.faults import Fault, FaultContext, injecting
+from pytest_chaos.faults.checks import check_name
 from pytest_chaos.faults.undo import FAULT_LABEL, restorable_manifest
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import nothing_matched
+
+
+def check_restart(name: object, *, namespace: object) -> None:
+    """The checks of ``chaos.deployments.restart`` and its marker (statefulsets too)."""
+    check_name("name", name)
+    check_name("namespace", namespace)
+
+
+def check_delete(name: object, *, namespace: object, within: object = 60) -> float:
+    """The checks of ``chaos.deployments.delete`` and its marker; return the wait (s)."""
+    check_restart(name, namespace=namespace)
+    return as_seconds(within, name="within")
+
+
+def check_scale(name: object, *, namespace: object, replicas: object) -> int:
+    """The checks of ``chaos.deployments.scale`` and its marker; return the replicas."""
+    check_restart(name, namespace=namespace)
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise ChaosConfigError(f"replicas={replicas!r} must be a whole number >= 0")
+    return replicas
 
 
 class WorkloadFaults:
@@ -78,7 +99,7 @@ class WorkloadFaults:
         from kubernetes.client.exceptions import ApiException
 
         ctx = self._ctx
-        wait = as_seconds(within, name="within")
+        wait = check_delete(name, namespace=namespace, within=within)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
         self._dry_run(f"delete {self.kind} {target}")
@@ -125,8 +146,7 @@ class WorkloadFaults:
     def scale(self, name: str, *, namespace: str, replicas: int) -> Fault:
         """Set the replicas; revert sets the previous number back (unless changed meanwhile)."""
         ctx = self._ctx
-        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-            raise ChaosConfigError(f"replicas={replicas!r} must be a whole number >= 0")
+        check_scale(name, namespace=namespace, replicas=replicas)
         current = self._read(name, namespace)
         before = int(current.get("spec", {}).get("replicas", 1))
         target = f"{namespace}/{name}"
@@ -200,6 +220,7 @@ class WorkloadFaults:
     def restart(self, name: str, *, namespace: str) -> Fault:
         """Roll every pod, as ``kubectl rollout restart`` does (there is nothing to undo)."""
         ctx = self._ctx
+        check_restart(name, namespace=namespace)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
         self._dry_run(f"restart {self.kind} {target}")

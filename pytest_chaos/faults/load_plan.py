@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from pytest_chaos.durations import Duration, as_seconds, format_seconds
+from pytest_chaos.durations import as_seconds, format_seconds
 from pytest_chaos.errors import ChaosConfigError
 from pytest_chaos.faults.checks import check_count, check_name
 
@@ -85,24 +85,23 @@ def _go_duration(seconds: float) -> str:
 
 
 def check_load_http(
-    url: str,
+    url: object,
     *,
-    namespace: str,
-    rate: float | None = None,
-    concurrency: int = 10,
-    duration: Duration = "30s",
-    method: str = "GET",
-    headers: Mapping[str, str] | None = None,
-    timeout: Duration = "2s",
-    node: str | None = None,
-    image: str | None = None,
-    within: Duration = 60,
+    namespace: object,
+    rate: object = None,
+    concurrency: object = 10,
+    duration: object = "30s",
+    method: object = "GET",
+    headers: object = None,
+    timeout: object = "2s",
+    node: object = None,
+    image: object = None,
+    within: object = 60,
 ) -> LoadArgs:
     """Check ``chaos.load.http``'s arguments (the ``chaos_load_http`` marker's); return them."""
-    check_name("namespace", namespace)
     return LoadArgs(
         url=_check_url(url),
-        namespace=namespace,
+        namespace=check_name("namespace", namespace),
         rate=_check_rate(rate),
         concurrency=_check_concurrency(concurrency),
         duration=_positive(duration, "duration", "'30s'"),
@@ -159,7 +158,7 @@ def _check_concurrency(concurrency: object) -> int:
     return value
 
 
-def _positive(value: Duration, argument: str, example: str) -> float:
+def _positive(value: object, argument: str, example: str) -> float:
     seconds = as_seconds(value, name=argument)
     if seconds < 0.001:
         raise ChaosConfigError(f"{argument}={value!r} must be positive (e.g. {example})")

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_chaos.durations import Duration, as_seconds
+from pytest_chaos.durations import as_seconds
 from pytest_chaos.errors import ChaosConfigError, ChaosError
 from pytest_chaos.targeting import Requirement, choose, matches, parse_label_selector
 
@@ -70,13 +70,13 @@ class Schedule:
 
 def check_random_pods(
     *,
-    namespace: str,
-    every: Duration,
-    for_: Duration,
-    selector: str | None = None,
-    exclude: str | None = None,
-    max_in_flight: int = 1,
-    kube_monkey: bool = False,
+    namespace: object,
+    every: object,
+    for_: object,
+    selector: object = None,
+    exclude: object = None,
+    max_in_flight: object = 1,
+    kube_monkey: object = False,
     names: Mapping[str, str] | None = None,
 ) -> Schedule:
     """Validate the arguments of ``chaos.random.pods``; raise ChaosConfigError naming the one.

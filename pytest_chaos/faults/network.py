@@ -153,11 +153,11 @@ def check_peers(peers: object) -> PeersSpec | None:
 
 
 def check_partition(
-    selector: str | None,
+    selector: object,
     *,
-    namespace: str,
-    peers: str | Mapping[str, str] | None = None,
-    direction: str = "both",
+    namespace: object,
+    peers: object = None,
+    direction: object = "both",
 ) -> tuple[tuple[Requirement, ...], PeersSpec | None, str]:
     """Check ``chaos.network.partition``'s arguments (the ``chaos_network_partition`` marker's)."""
     requirements = parse_label_selector(selector, name="selector")
@@ -201,27 +201,88 @@ def check_port(port: object) -> int | str | None:
     return port
 
 
-def check_cut(
-    selector: str | None,
-    *,
-    namespace: str,
-    to: str,
-    port: int | str | None = None,
-    mode: str = "one",
-    value: float | None = None,
-    within: Duration = 60,
-) -> None:
-    """Check ``chaos.network.cut``'s arguments."""
+def _check_injection(
+    selector: object, namespace: object, mode: object, value: object, within: object
+) -> float:
+    """The checks every in-pod network fault shares; return the wait (s)."""
     parse_label_selector(selector, name="selector")
     check_name("namespace", namespace)
+    validate_mode(mode, value)  # type: ignore[arg-type]
+    return as_seconds(within, name="within")
+
+
+def _check_tools(container: object, image: object) -> None:
+    for argument, given in (("container", container), ("image", image)):
+        if given is not None:
+            check_name(argument, given)
+
+
+def check_cut(
+    selector: object,
+    *,
+    namespace: object,
+    to: object,
+    port: object = None,
+    mode: object = "one",
+    value: object = None,
+    container: object = None,
+    image: object = None,
+    within: object = 60,
+) -> tuple[float, int | str | None]:
+    """Check ``chaos.network.cut``'s arguments; return the wait (s) and the port."""
+    wait = _check_injection(selector, namespace, mode, value, within)
     target = check_to(to)
     checked = check_port(port)
     if isinstance(checked, str) and not isinstance(target, str):
         raise ChaosConfigError(
             f"port={port!r} is a port name, which only a Service has; give a number with to={to!r}"
         )
-    validate_mode(mode, value)
-    as_seconds(within, name="within")
+    _check_tools(container, image)
+    return wait, checked
+
+
+def check_loss(
+    selector: object,
+    *,
+    namespace: object,
+    percent: object,
+    to: object = None,
+    port: object = None,
+    mode: object = "one",
+    value: object = None,
+    container: object = None,
+    image: object = None,
+    within: object = 60,
+) -> tuple[float, float, int | str | None]:
+    """Check ``chaos.network.loss``'s arguments; return the percent, the wait (s), the port."""
+    wait = _check_injection(selector, namespace, mode, value, within)
+    loss = check_loss_percent(percent)
+    if to is not None:
+        check_to(to)
+    checked = check_port(port)
+    if checked is not None and to is None:
+        raise ChaosConfigError(f"port={port!r} needs to= (the Service or IP it belongs to)")
+    _check_tools(container, image)
+    return loss, wait, checked
+
+
+def check_latency(
+    selector: object,
+    *,
+    namespace: object,
+    delay: object,
+    jitter: object = 0,
+    mode: object = "one",
+    value: object = None,
+    container: object = None,
+    image: object = None,
+    within: object = 60,
+) -> tuple[float, float, float]:
+    """Check ``chaos.network.latency``'s arguments; return delay and jitter (ms), wait (s)."""
+    wait = _check_injection(selector, namespace, mode, value, within)
+    delay_ms, jitter_ms = check_delay(delay, jitter)  # type: ignore[arg-type]
+    _check_tools(container, image)
+    return delay_ms, jitter_ms, wait
 
 
 def check_loss_percent(percent: object) -> float:
@@ -536,11 +597,17 @@ class NetworkFaults:
             within: how long the injecting containers may take on a real node.
         """
         ctx = self._ctx
-        check_cut(
-            selector, namespace=namespace, to=to, port=port, mode=mode, value=value, within=within
+        wait, checked_port = check_cut(
+            selector,
+            namespace=namespace,
+            to=to,
+            port=port,
+            mode=mode,
+            value=value,
+            container=container,
+            image=image,
+            within=within,
         )
-        wait = as_seconds(within, name="within")
-        checked_port = check_port(port)
         image = self._image(image)
         ctx.safety.check_namespace(namespace)
         destination = resolve_destination(ctx.kube, namespace, to, checked_port)
@@ -607,14 +674,18 @@ class NetworkFaults:
         Loopback traffic is never dropped. Revert removes the chain.
         """
         ctx = self._ctx
-        parse_label_selector(selector, name="selector")
-        check_name("namespace", namespace)
-        loss = check_loss_percent(percent)
-        validate_mode(mode, value)
-        wait = as_seconds(within, name="within")
-        checked_port = check_port(port)
-        if to is None and checked_port is not None:
-            raise ChaosConfigError(f"port={port!r} needs to= (the Service or IP it belongs to)")
+        loss, wait, checked_port = check_loss(
+            selector,
+            namespace=namespace,
+            percent=percent,
+            to=to,
+            port=port,
+            mode=mode,
+            value=value,
+            container=container,
+            image=image,
+            within=within,
+        )
         image = self._image(image)
         ctx.safety.check_namespace(namespace)
         destination = (
@@ -677,11 +748,17 @@ class NetworkFaults:
         import pytest
 
         ctx = self._ctx
-        parse_label_selector(selector, name="selector")
-        check_name("namespace", namespace)
-        delay_ms, jitter_ms = check_delay(delay, jitter)
-        validate_mode(mode, value)
-        wait = as_seconds(within, name="within")
+        delay_ms, jitter_ms, wait = check_latency(
+            selector,
+            namespace=namespace,
+            delay=delay,
+            jitter=jitter,
+            mode=mode,
+            value=value,
+            container=container,
+            image=image,
+            within=within,
+        )
         image = self._image(image)
         ctx.safety.check_namespace(namespace)
         chosen, matching = self._pods(selector, namespace, mode, value, "chaos.network.latency")

@@ -103,10 +103,20 @@ def check_cordon_arguments(
     hosting: object = None,
     namespace: object = None,
     count: object = 1,
-) -> None:
-    """The checks of ``chaos.nodes.cordon`` and ``delete`` (no cluster access)."""
-    check_node_targeting(name, selector, hosting, namespace)
+) -> list[str] | None:
+    """The checks of ``chaos.nodes.cordon`` and ``delete``; return the names given."""
+    names = check_node_targeting(name, selector, hosting, namespace)
     check_count(count)
+    return names
+
+
+def check_stop_arguments(
+    name: object = None, *, selector: object = None, count: object = 1, timeout: object = "60s"
+) -> tuple[list[str] | None, float]:
+    """The checks of ``chaos.nodes.stop``; return the names given and the timeout (s)."""
+    names = check_node_targeting(name, selector, None, None)
+    check_count(count)
+    return names, as_seconds(timeout, name="timeout")
 
 
 def check_drain_arguments(
@@ -128,7 +138,7 @@ def check_drain_arguments(
         raise ChaosConfigError(
             f"delete_emptydir_data={delete_emptydir_data!r} must be True or False"
         )
-    seconds = as_seconds(timeout, name="timeout")  # type: ignore[arg-type]
+    seconds = as_seconds(timeout, name="timeout")
     if seconds <= 0:
         raise ChaosConfigError(f"timeout={timeout!r} must be longer than zero, e.g. '120s'")
     return seconds
@@ -159,7 +169,7 @@ def check_zone_outage_arguments(
     check_name("zone", zone)
     if how not in OUTAGE_HOWS:
         raise ChaosConfigError(f"how={how!r} must be one of {', '.join(OUTAGE_HOWS)}")
-    seconds = as_seconds(timeout, name="timeout")  # type: ignore[arg-type]
+    seconds = as_seconds(timeout, name="timeout")
     if seconds <= 0:
         raise ChaosConfigError(f"timeout={timeout!r} must be longer than zero, e.g. '120s'")
     return seconds

@@ -55,7 +55,6 @@ from typing import Any, Final, NoReturn
 from pytest_chaos.durations import Duration
 from pytest_chaos.errors import InconclusiveError, InjectError, TargetingError, WaitTimeout
 from pytest_chaos.faults import Fault, FaultContext, injecting
-from pytest_chaos.faults.checks import check_count
 from pytest_chaos.faults.drain import (
     Drainer,
     await_cordon_taint,
@@ -70,8 +69,10 @@ from pytest_chaos.faults.node_rules import (
     Taint,
     already_cordoned,
     already_tainted,
+    check_cordon_arguments,
     check_drain_arguments,
     check_node_targeting,
+    check_stop_arguments,
     check_taint_arguments,
     check_zone_outage_arguments,
     eligible_nodes,
@@ -158,8 +159,9 @@ class NodeFaults:
         cordoned; a node deleted meanwhile has nothing to undo.
         """
         ctx = self._ctx
-        names = check_node_targeting(name, selector, hosting, namespace)
-        check_count(count)
+        names = check_cordon_arguments(
+            name, selector=selector, hosting=hosting, namespace=namespace, count=count
+        )
         targets = self._target(
             names, selector, hosting, namespace, count, skip=already_cordoned, verb="cordon"
         )
@@ -366,8 +368,9 @@ class NodeFaults:
         re-created without a kubelet behind it stays NotReady until one registers.
         """
         ctx = self._ctx
-        names = check_node_targeting(name, selector, hosting, namespace)
-        check_count(count)
+        names = check_cordon_arguments(
+            name, selector=selector, hosting=hosting, namespace=namespace, count=count
+        )
         targets = self._target(names, selector, hosting, namespace, count, verb="delete")
         ctx.safety.check_nodes(targets.names, self._schedulable(targets.nodes), "delete")
         ctx.plan("nodes.delete", f"delete node(s) {', '.join(targets.names)}")
@@ -407,13 +410,10 @@ class NodeFaults:
         it refuses (a privileged pod on the node would be needed). The last Ready node is never
         stopped. Undo: continues the node and waits until it is Ready again.
         """
-        from pytest_chaos.durations import as_seconds
         from pytest_chaos.faults.node_stop import stop_nodes
 
         ctx = self._ctx
-        seconds = as_seconds(timeout, name="timeout")
-        names = check_node_targeting(name, selector, None, None)
-        check_count(count)
+        names, seconds = check_stop_arguments(name, selector=selector, count=count, timeout=timeout)
         targets = self._target(names, selector, None, None, count, verb="stop")
         ctx.safety.check_nodes(targets.names, self._schedulable(targets.nodes), "stop")
         ctx.plan("nodes.stop", f"stop node(s) {', '.join(targets.names)}")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
 from pytest_chaos.faults import Fault, FaultContext, injecting, skip_dry_run
+from pytest_chaos.faults.checks import check_name
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import (
@@ -24,6 +25,38 @@ from pytest_chaos.targeting import (
     parse_label_selector,
     validate_mode,
 )
+
+
+class KillChecked(NamedTuple):
+    """The checked arguments of ``chaos.pods.kill``."""
+
+    mode: str
+    value: float | None
+    wait: float
+    namespaces: list[str]
+
+
+def check_kill(
+    selector: object = None,
+    *,
+    namespace: object,
+    mode: object = "one",
+    value: object = None,
+    grace_period: object = None,
+    field_selector: object = None,
+    node: object = None,
+    phase: object = None,
+    within: object = 60,
+) -> KillChecked:
+    """The checks of ``chaos.pods.kill`` and ``chaos_pod_kill`` (no cluster access)."""
+    parse_label_selector(selector, name="selector")
+    PodFilter(label_selector=selector, node=node, phase=phase)  # type: ignore[arg-type]
+    checked_mode, checked_value = validate_mode(mode, value)  # type: ignore[arg-type]
+    if field_selector is not None:
+        check_name("field_selector", field_selector)
+    check_grace_period(grace_period)  # type: ignore[arg-type]
+    wait = as_seconds(within, name="within")
+    return KillChecked(checked_mode, checked_value, wait, namespaces_of(namespace))  # type: ignore[arg-type]
 
 
 def _name(pod: Any) -> str:
@@ -96,11 +129,17 @@ class PodFaults:
             within: how long the pods may take to go away before the test is inconclusive.
         """
         ctx = self._ctx
-        checked_mode, checked_value = validate_mode(mode, value)
-        wait = as_seconds(within, name="within")
-        check_grace_period(grace_period)
-        parse_label_selector(selector, name="selector")
-        namespaces = namespaces_of(namespace)
+        checked_mode, checked_value, wait, namespaces = check_kill(
+            selector,
+            namespace=namespace,
+            mode=mode,
+            value=value,
+            grace_period=grace_period,
+            field_selector=field_selector,
+            node=node,
+            phase=phase,
+            within=within,
+        )
         for each in namespaces:
             ctx.safety.check_namespace(each)
         where = ", ".join(namespaces)

@@ -84,8 +84,8 @@ LIMIT = "limit"
 DELETE_WITHIN = 60.0
 
 Amount = str | float | int | None
-#: Checked arguments: CPU (millicores or "limit"), memory (bytes or "limit"), seconds.
-Checked = tuple[int | str | None, int | str | None, int]
+#: Checked arguments: CPU (millicores or "limit"), memory (bytes or "limit"), duration and wait (s).
+Checked = tuple[int | str | None, int | str | None, int, float]
 
 
 # --- the plan (pure) --------------------------------------------------------------------------
@@ -294,51 +294,54 @@ def node_capacity(node: Mapping[str, Any]) -> tuple[int | None, int | None]:
 
 
 def check_stress_pods(
-    selector: str | None,
+    selector: object,
     *,
-    namespace: str,
-    cpu: Amount = None,
-    memory: Amount = None,
-    mode: str = "one",
-    value: float | None = None,
-    duration: Duration = "10m",
-    image: str | None = None,
-    container: str | None = None,
+    namespace: object,
+    cpu: object = None,
+    memory: object = None,
+    mode: object = "one",
+    value: object = None,
+    duration: object = "10m",
+    image: object = None,
+    container: object = None,
+    within: object = 60,
 ) -> Checked:
     """Check ``chaos.stress.pods``'s arguments (the ``chaos_stress_pods`` marker's)."""
     parse_label_selector(selector, name="selector")
-    check_name("namespace", namespace)
-    amounts = check_amounts(cpu, memory)
-    validate_mode(mode, value)
-    timeout = check_timeout(duration)
-    if image is not None:
-        check_name("image", image)
+    validate_mode(mode, value)  # type: ignore[arg-type]
     if container is not None:
         check_name("container", container)
-    return (*amounts, timeout)
+    return _check_stress(cpu, memory, namespace, duration, image, within)
 
 
 def check_stress_nodes(
     *,
-    selector: str | None = None,
-    name: str | Sequence[str] | None = None,
-    cpu: Amount = None,
-    memory: Amount = None,
-    count: int = 1,
-    namespace: str = "default",
-    duration: Duration = "10m",
-    image: str | None = None,
+    selector: object = None,
+    name: object = None,
+    cpu: object = None,
+    memory: object = None,
+    count: object = 1,
+    namespace: object = "default",
+    duration: object = "10m",
+    image: object = None,
+    within: object = 60,
 ) -> Checked:
     """Check ``chaos.stress.nodes``'s arguments (the ``chaos_stress_nodes`` marker's)."""
     parse_label_selector(selector, name="selector")
-    node_names(name)
-    amounts = check_amounts(cpu, memory)
+    node_names(name)  # type: ignore[arg-type]
     check_count(count)
+    return _check_stress(cpu, memory, namespace, duration, image, within)
+
+
+def _check_stress(
+    cpu: object, memory: object, namespace: object, duration: object, image: object, within: object
+) -> Checked:
+    amounts = check_amounts(cpu, memory)  # type: ignore[arg-type]
     check_name("namespace", namespace)
-    timeout = check_timeout(duration)
+    timeout = check_timeout(duration)  # type: ignore[arg-type]
     if image is not None:
         check_name("image", image)
-    return (*amounts, timeout)
+    return (*amounts, timeout, as_seconds(within, name="within"))
 
 
 def node_names(name: str | Sequence[str] | None) -> list[str] | None:
@@ -480,7 +483,7 @@ class StressFaults:
         returned (with memory past the limit that takes about a second).
         """
         ctx = self._ctx
-        cpu_amount, memory_amount, timeout = check_stress_pods(
+        cpu_amount, memory_amount, timeout, wait = check_stress_pods(
             selector,
             namespace=namespace,
             cpu=cpu,
@@ -490,8 +493,8 @@ class StressFaults:
             duration=duration,
             image=image,
             container=container,
+            within=within,
         )
-        wait = as_seconds(within, name="within")
         toolbox = image or ctx.toolbox_image
         ctx.safety.check_namespace(namespace)
         chosen, matching = choose_pods(ctx, selector, namespace, mode, value)
@@ -596,7 +599,7 @@ class StressFaults:
             within: how long the pods may take to start running.
         """
         ctx = self._ctx
-        cpu_amount, memory_amount, timeout = check_stress_nodes(
+        cpu_amount, memory_amount, timeout, wait = check_stress_nodes(
             selector=selector,
             name=name,
             cpu=cpu,
@@ -605,8 +608,8 @@ class StressFaults:
             namespace=namespace,
             duration=duration,
             image=image,
+            within=within,
         )
-        wait = as_seconds(within, name="within")
         toolbox = image or ctx.toolbox_image
         ctx.safety.check_namespace(namespace)
         listing = ctx.kube.list_raw(ctx.kube.core.list_node)

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pytest_chaos.durations import Duration, as_seconds
+from pytest_chaos.durations import as_seconds
 from pytest_chaos.errors import ChaosConfigError, DriftError, TargetingError
 from pytest_chaos.faults.checks import check_header, check_http_status, check_name, check_percent
 
@@ -88,44 +88,54 @@ class FaultSpec:
 
 
 def abort_spec(
-    host: str,
+    host: object,
     *,
-    namespace: str,
-    status: int = 503,
-    percent: float = 100,
-    header: str | tuple[str, str] | None = None,
-    version: str | None = None,
+    namespace: object,
+    status: object = 503,
+    percent: object = 100,
+    header: object = None,
+    version: object = None,
 ) -> FaultSpec:
     """Check the arguments of ``chaos.istio.abort`` (and its marker); no cluster needed."""
     checked_host = check_host(host)
-    check_name("namespace", namespace)
+    where = check_name("namespace", namespace)
     value = {
         "httpStatus": check_http_status(status),
         "percentage": {"value": check_percent(percent)},
     }
     return FaultSpec(
-        "abort", value, checked_host, namespace, check_header(header), check_version(version)
+        "abort",
+        value,
+        checked_host,
+        where,
+        check_header(header),
+        check_version(version),
     )
 
 
 def delay_spec(
-    host: str,
+    host: object,
     *,
-    namespace: str,
-    delay: Duration,
-    percent: float = 100,
-    header: str | tuple[str, str] | None = None,
-    version: str | None = None,
+    namespace: object,
+    delay: object,
+    percent: object = 100,
+    header: object = None,
+    version: object = None,
 ) -> FaultSpec:
     """Check the arguments of ``chaos.istio.delay`` (and its marker); no cluster needed."""
     checked_host = check_host(host)
-    check_name("namespace", namespace)
+    where = check_name("namespace", namespace)
     value = {
         "fixedDelay": fixed_delay(delay),
         "percentage": {"value": check_percent(percent)},
     }
     return FaultSpec(
-        "delay", value, checked_host, namespace, check_header(header), check_version(version)
+        "delay",
+        value,
+        checked_host,
+        where,
+        check_header(header),
+        check_version(version),
     )
 
 
@@ -149,7 +159,7 @@ def check_version(version: object) -> str | None:
     return version
 
 
-def fixed_delay(delay: Duration) -> str:
+def fixed_delay(delay: object) -> str:
     """A delay as Istio's ``fixedDelay`` wants it: whole seconds (``"15s"``) or ms (``"250ms"``)."""
     seconds = as_seconds(delay, name="delay")
     millis = seconds * 1000
