@@ -190,13 +190,9 @@ def chaos_namespace(
             "labels": {**MANAGED_BY, "chaos.pytest.dev/test": _label(request)},
         }
     }
-    try:
-        call(kube.core.create_namespace, body)
-    except ApiException as exc:
-        # A retried create whose first attempt was applied but not answered (the name is ours:
-        # random, and labelled with this test).
-        if exc.status != 409:
-            raise
+    # 409: a retried create whose first attempt was applied but not answered (the name is
+    # ours: random, and labelled with this test).
+    kube.create(kube.core.create_namespace, body)
     chaos_session.safety.allow_throwaway(name)
     try:
         # Pods are refused until the service-account controller has made "default".

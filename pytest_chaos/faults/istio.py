@@ -550,8 +550,6 @@ def revert_fault(kube: Kube, record: UndoRecord) -> str:
 @reverter(UNDO_MANAGED)
 def revert_managed(kube: Kube, record: UndoRecord) -> str:
     """Delete a VirtualService pytest-chaos created for a fault (only if it is still ours)."""
-    from kubernetes.client.exceptions import ApiException
-
     version = record.payload["version"]
     namespace = record.namespace or ""
     current = _read(kube, version, namespace, record.name)
@@ -564,19 +562,8 @@ def revert_managed(kube: Kube, record: UndoRecord) -> str:
             f"{FAULT_LABEL} label is {labels.get(FAULT_LABEL)!r}); left as it is "
             f"(record {record.id})"
         )
-    body: Any = {"preconditions": {"uid": current["metadata"]["uid"]}}
-    try:
-        call(
-            kube.custom.delete_namespaced_custom_object,
-            GROUP,
-            version,
-            namespace,
-            PLURAL,
-            record.name,
-            body=body,
-        )
-    except ApiException as exc:
-        if exc.status in (404, 409):  # gone already, or replaced by another object
-            return "already reverted"
-        raise
+    uid = current["metadata"]["uid"]
+    delete = kube.custom.delete_namespaced_custom_object
+    if not kube.delete(delete, GROUP, version, namespace, PLURAL, record.name, uid=uid):
+        return "already reverted"  # gone already, or replaced by another object
     return "reverted"

@@ -39,7 +39,6 @@ from pytest_chaos.faults.node_rules import existing_lines, is_schedulable, node_
 from pytest_chaos.faults.stress import NODE_POD_UNDO, _create_pod
 from pytest_chaos.faults.undo import FAULT_LABEL
 from pytest_chaos.kube import Kube
-from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
 
 KIND = "load.http"
@@ -233,20 +232,13 @@ class LoadFault(Fault):
         super().revert()
 
     def _stop_and_collect(self) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         namespace = self.args.namespace
         pod = self._kube.read(self._kube.core.read_namespaced_pod, self.pod, namespace)
         if pod is None or pod["metadata"].get("uid") != self.uid or terminated(pod) is not None:
             ours = pod is not None and pod["metadata"].get("uid") == self.uid
             self._collect(pod if ours else None, "it ended")
             return
-        body: Any = {"preconditions": {"uid": self.uid}}
-        try:
-            call(self._kube.core.delete_namespaced_pod, self.pod, namespace, body=body)
-        except ApiException as exc:
-            if exc.status not in (404, 409):
-                raise
+        self._kube.delete(self._kube.core.delete_namespaced_pod, self.pod, namespace, uid=self.uid)
         try:
             pods = self._watch(
                 lambda seen: seen is None or terminated(seen) is not None, GRACE_SECONDS + 20

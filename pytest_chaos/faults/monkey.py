@@ -30,7 +30,6 @@ from pytest_chaos.faults.monkey_plan import (
     victims,
 )
 from pytest_chaos.kube import Kube
-from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 
 
@@ -165,16 +164,9 @@ class Monkey:
         self._say(f"tick {tick} skipped: {why}", {"tick": tick})
 
     def _delete(self, pod: Pod) -> None:
-        from kubernetes.client.exceptions import ApiException
-
         meta = pod["metadata"]
-        uid = meta.get("uid")
-        body: Any = {"preconditions": {"uid": uid} if uid else None}
-        try:
-            call(self.kube.core.delete_namespaced_pod, meta["name"], meta["namespace"], body=body)
-        except ApiException as exc:
-            if exc.status not in (404, 409):  # already gone, or already replaced
-                raise
+        delete = self.kube.core.delete_namespaced_pod
+        self.kube.delete(delete, meta["name"], meta["namespace"], uid=meta.get("uid"))
 
 
 class RandomPodsFault(Fault):

@@ -29,6 +29,7 @@ the API side only (their details say ``api only (fake node)``); ``latency`` skip
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -63,7 +64,7 @@ from pytest_chaos.faults.ephemeral import (
     wait_for_container,
 )
 from pytest_chaos.faults.scripts import Peer
-from pytest_chaos.faults.undo import FAULT_LABEL, reverter
+from pytest_chaos.faults.undo import FAULT_LABEL, reverter, tagged
 from pytest_chaos.kube import Kube
 from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
@@ -1072,26 +1073,11 @@ def _describe_peers(peers: PeersSpec, namespace: str) -> str:
 
 
 def _create_policy(kube: Kube, namespace: str, policy: dict[str, Any]) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        body: Any = policy
-        call(kube.networking.create_namespaced_network_policy, namespace, body)
-    except ApiException as exc:
-        # A retried create whose first attempt was applied but not answered: it is ours if it
-        # carries our tag.
-        if exc.status != 409:
-            raise
-        existing = kube.serialize(
-            call(
-                kube.networking.read_namespaced_network_policy,
-                policy["metadata"]["name"],
-                namespace,
-            )
-        )
-        tag = policy["metadata"]["labels"][FAULT_LABEL]
-        if (existing["metadata"].get("labels") or {}).get(FAULT_LABEL) != tag:
-            raise
+    read = functools.partial(
+        kube.read, kube.networking.read_namespaced_network_policy, namespace=namespace
+    )
+    create = kube.networking.create_namespaced_network_policy
+    kube.create(create, namespace, policy, ours=tagged(policy, read))
 
 
 @reverter(POLICY_UNDO)

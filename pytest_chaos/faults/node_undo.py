@@ -175,19 +175,13 @@ def _untaint(kube: Kube, record: UndoRecord) -> str:
 @reverter(UNDO_RECREATE)
 def _recreate_node(kube: Kube, record: UndoRecord) -> str:
     """Re-create a deleted Node from its manifest, unless a node of that name exists again."""
-    from kubernetes.client.exceptions import ApiException
-
     current = read_node(kube, record.name)
     if current is not None:
         if current["metadata"].get("uid") == record.uid:
             return "already reverted (the node was never deleted)"
         return "already reverted (the node exists again: re-registered or re-created)"
     manifest = _without_ended_faults(kube, record)
-    try:
-        call(kube.core.create_node, manifest, field_manager=FIELD_MANAGER)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
+    if not kube.create(kube.core.create_node, manifest, field_manager=FIELD_MANAGER):
         return "already reverted (the node exists again: re-registered or re-created)"
     return "reverted"
 

@@ -15,7 +15,6 @@ from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
 from pytest_chaos.faults import Fault, FaultContext, injecting, skip_dry_run
 from pytest_chaos.faults.checks import check_name
-from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import (
     PodFilter,
@@ -219,14 +218,7 @@ class PodFaults:
         return fault
 
     def _delete(self, namespace: str, name: str, uid: str | None, grace_period: int | None) -> None:
-        from kubernetes.client.exceptions import ApiException
-
+        kube = self._ctx.kube
+        body = {} if grace_period is None else {"gracePeriodSeconds": grace_period}
         # The uid precondition: never delete a replacement that took the name (StatefulSets).
-        body: Any = {"preconditions": {"uid": uid} if uid else None}
-        if grace_period is not None:
-            body["gracePeriodSeconds"] = grace_period
-        try:
-            call(self._ctx.kube.core.delete_namespaced_pod, name, namespace, body=body)
-        except ApiException as exc:
-            if exc.status not in (404, 409):  # already gone, or already replaced
-                raise
+        kube.delete(kube.core.delete_namespaced_pod, name, namespace, uid=uid, body=body)

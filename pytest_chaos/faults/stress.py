@@ -65,9 +65,8 @@ from pytest_chaos.faults.ephemeral import (
     outcomes,
     started,
 )
-from pytest_chaos.faults.undo import FAULT_LABEL, reverter
+from pytest_chaos.faults.undo import FAULT_LABEL, reverter, tagged
 from pytest_chaos.kube import Kube
-from pytest_chaos.kube.retry import call
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
 from pytest_chaos.targeting import (
     matching_text,
@@ -715,21 +714,8 @@ def _check_started(kind: str, injection: Injection, plan: StressPlan) -> None:
 
 
 def _create_pod(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
-    from kubernetes.client.exceptions import ApiException
-
-    body: Any = manifest
-    try:
-        call(kube.core.create_namespaced_pod, namespace, body)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        # A retried create whose first attempt was applied but not answered: ours if tagged.
-        existing = kube.serialize(
-            call(kube.core.read_namespaced_pod, manifest["metadata"]["name"], namespace)
-        )
-        tag = manifest["metadata"]["labels"][FAULT_LABEL]
-        if (existing["metadata"].get("labels") or {}).get(FAULT_LABEL) != tag:
-            raise
+    read = functools.partial(kube.read, kube.core.read_namespaced_pod, namespace=namespace)
+    kube.create(kube.core.create_namespaced_pod, namespace, manifest, ours=tagged(manifest, read))
 
 
 def _pod_started(pod: Mapping[str, Any]) -> bool | None:
@@ -788,8 +774,6 @@ def _await_running(
 @reverter(NODE_POD_UNDO)
 def delete_stress_pod(kube: Kube, record: UndoRecord) -> str:
     """Delete a node stress pod if it is still ours (uid-checked), and wait until it is gone."""
-    from kubernetes.client.exceptions import ApiException
-
     from pytest_chaos.kube.watching import wait_until
 
     namespace = str(record.namespace)
@@ -803,12 +787,7 @@ def delete_stress_pod(kube: Kube, record: UndoRecord) -> str:
             f"name); left as it is (record {record.id})"
         )
     uid = meta["uid"]
-    body: Any = {"preconditions": {"uid": uid}}
-    try:
-        call(kube.core.delete_namespaced_pod, record.name, namespace, body=body)
-    except ApiException as exc:
-        if exc.status not in (404, 409):
-            raise
+    kube.delete(kube.core.delete_namespaced_pod, record.name, namespace, uid=uid)
     try:
         wait_until(
             functools.partial(kube.core.list_namespaced_pod, namespace),

@@ -108,23 +108,36 @@ def _read(kube: Kube, record: UndoRecord) -> dict[str, Any] | None:
     return kube.read(kube.workload_api(record.kind, "read"), record.name, record.namespace)
 
 
-def _recreate(kube: Kube, record: UndoRecord) -> str:
-    from kubernetes.client.exceptions import ApiException
+def tagged(
+    manifest: dict[str, Any], read: Callable[[str], dict[str, Any] | None]
+) -> Callable[[], bool]:
+    """``Kube.create``'s ``ours``: the object of manifest's name carries manifest's fault tag.
 
+    read(name) reads the object (None: not there); a create retried after a lost answer meets
+    its own first attempt, which carries the tag.
+    """
+
+    def ours() -> bool:
+        existing = read(manifest["metadata"]["name"])
+        tag = manifest["metadata"]["labels"][FAULT_LABEL]
+        return (
+            existing is not None and existing["metadata"].get("labels", {}).get(FAULT_LABEL) == tag
+        )
+
+    return ours
+
+
+def _recreate(kube: Kube, record: UndoRecord) -> str:
     manifest = record.payload["manifest"]
-    try:
-        call(kube.workload_api(record.kind, "create"), record.namespace, manifest)
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
-        current = _read(kube, record)
-        if current is not None and current.get("spec") == manifest.get("spec"):
-            return "already reverted"
-        raise DriftError(
-            f"{record.target} exists again but differs from the one the fault deleted: someone "
-            "else re-created it; left as it is (record " + record.id + ")"
-        ) from None
-    return "reverted"
+    if kube.create(kube.workload_api(record.kind, "create"), record.namespace, manifest):
+        return "reverted"
+    current = _read(kube, record)
+    if current is not None and current.get("spec") == manifest.get("spec"):
+        return "already reverted"
+    raise DriftError(
+        f"{record.target} exists again but differs from the one the fault deleted: someone "
+        "else re-created it; left as it is (record " + record.id + ")"
+    )
 
 
 def _scale_back(kube: Kube, record: UndoRecord) -> str:

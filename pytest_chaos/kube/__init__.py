@@ -181,6 +181,55 @@ class Kube:
         data: dict[str, Any] = self.serialize(found)
         return data
 
+    def create(
+        self,
+        create_fn: Callable[..., Any],
+        *args: Any,
+        ours: Callable[[], bool] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Create an object; False when one of its name exists already (409).
+
+        A create retried after a lost answer meets its own first attempt: with ``ours`` (a look
+        at the existing object), that counts as created (False) and anything else raises the
+        conflict. Without ``ours`` every existing object counts (False). Transient errors are
+        retried (:func:`pytest_chaos.kube.retry.call`); others are raised.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        from pytest_chaos.kube.retry import call
+
+        try:
+            call(create_fn, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status != 409 or (ours is not None and not ours()):
+                raise
+            return False
+        return True
+
+    def delete(
+        self, delete_fn: Callable[..., Any], *args: Any, uid: str | None = None, **kwargs: Any
+    ) -> bool:
+        """Delete an object (with ``uid``: only that very object); False when it was not there.
+
+        Not there: gone already (404), or, with ``uid``, replaced by another object of its name
+        (409, the precondition failed). A ``body=`` given is sent with the uid precondition
+        added. Transient errors are retried; others are raised.
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        from pytest_chaos.kube.retry import call
+
+        if uid is not None:
+            kwargs["body"] = {**(kwargs.get("body") or {}), "preconditions": {"uid": uid}}
+        try:
+            call(delete_fn, *args, **kwargs)
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
     def serialize(self, obj: Any) -> Any:
         """A client model as the API's JSON (camelCase dicts), e.g. to store or compare it."""
         return self.api_client.sanitize_for_serialization(obj)
