@@ -69,7 +69,9 @@ def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def rss_mib(state_dir: Path) -> float:
-    pids = set(find_orphans(str(state_dir) + "/")) | set(find_orphans(str(nodes_base(state_dir)) + "/"))
+    pids = set(find_orphans(str(state_dir) + "/")) | set(
+        find_orphans(str(nodes_base(state_dir)) + "/")
+    )
     for procs in Path("/sys/fs/cgroup/memory").glob("pcx0/**/cgroup.procs"):
         pids.update(int(p) for p in procs.read_text().split())
     total = 0

@@ -273,6 +273,32 @@ def matches(requirements: Sequence[Requirement], labels: Mapping[str, str] | Non
     return all(requirement.matches(present) for requirement in requirements)
 
 
+_OPERATORS = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
+
+
+def selects(
+    selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None, *, when_missing: bool
+) -> bool:
+    """Whether a LabelSelector object (``matchLabels``/``matchExpressions``) selects labels.
+
+    An empty selector selects everything. A missing one (None) selects everything or nothing
+    by the API that holds it, which ``when_missing`` says: a NetworkPolicy's ``podSelector``
+    and a PodDisruptionBudget's ``selector`` disagree. An unknown operator selects nothing.
+    """
+    if selector is None:
+        return when_missing
+    requirements = [
+        Requirement(str(k), "=", (str(v),)) for k, v in (selector.get("matchLabels") or {}).items()
+    ]
+    for expression in selector.get("matchExpressions") or []:
+        operator = _OPERATORS.get(str(expression.get("operator")))
+        if operator is None:
+            return False
+        values = tuple(str(v) for v in expression.get("values") or ())
+        requirements.append(Requirement(str(expression.get("key")), operator, values))  # type: ignore[arg-type]
+    return matches(requirements, labels)
+
+
 def validate_mode(
     mode: str, value: float | int | None, *, name: str = "mode"
 ) -> tuple[Mode, float | None]:

@@ -86,14 +86,6 @@ class WorkloadFaults:
         data: dict[str, Any] = self._ctx.kube.serialize(obj)
         return data
 
-    def _dry_run(self, plan: str) -> None:
-        self._ctx.plan(self._family, plan)
-
-    def _done(self, fault: Fault) -> Fault:
-        if self._ctx.on_fault:
-            self._ctx.on_fault(fault)
-        return fault
-
     def delete(self, name: str, *, namespace: str, within: Duration = 60) -> Fault:
         """Delete the workload (its pods go with it); revert re-creates it from its manifest."""
         from kubernetes.client.exceptions import ApiException
@@ -102,7 +94,7 @@ class WorkloadFaults:
         wait = check_delete(name, namespace=namespace, within=within)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
-        self._dry_run(f"delete {self.kind} {target}")
+        self._ctx.plan(self._family, f"delete {self.kind} {target}")
         kind = f"{self._family}.delete"
         uid = current["metadata"]["uid"]
         records: list[UndoRecord] = []
@@ -127,7 +119,7 @@ class WorkloadFaults:
                     raise
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} deleted", targets=[target])
         # Registered before verifying: even an inconclusive delete is re-created at teardown.
-        fault = self._done(Fault(ctx, kind, (target,), records))
+        fault = self._ctx.done(Fault(ctx, kind, (target,), records))
         try:
             ctx.kube.wait(
                 functools.partial(ctx.kube.workload_api(self.kind, "list"), namespace),
@@ -150,7 +142,7 @@ class WorkloadFaults:
         current = self._read(name, namespace)
         before = int(current.get("spec", {}).get("replicas", 1))
         target = f"{namespace}/{name}"
-        self._dry_run(f"scale {self.kind} {target} from {before} to {replicas}")
+        self._ctx.plan(self._family, f"scale {self.kind} {target} from {before} to {replicas}")
         kind = f"{self._family}.scale"
         records: list[UndoRecord] = []
         with injecting(ctx, kind, records):
@@ -171,7 +163,7 @@ class WorkloadFaults:
                 f"{kind}: {self.kind} {target} {before} -> {replicas} replicas",
                 targets=[target],
             )
-        return self._done(
+        return self._ctx.done(
             Fault(ctx, kind, (target,), records, details={"from": before, "to": replicas})
         )
 
@@ -223,7 +215,7 @@ class WorkloadFaults:
         check_restart(name, namespace=namespace)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
-        self._dry_run(f"restart {self.kind} {target}")
+        self._ctx.plan(self._family, f"restart {self.kind} {target}")
         kind = f"{self._family}.restart"
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         records: list[UndoRecord] = []
@@ -248,4 +240,4 @@ class WorkloadFaults:
             }
             call(ctx.kube.workload_api(self.kind, "patch"), name, namespace, body)
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} restarted", targets=[target])
-        return self._done(Fault(ctx, kind, (target,), records))
+        return self._ctx.done(Fault(ctx, kind, (target,), records))

@@ -18,9 +18,9 @@ from pytest_chaos.faults.node_rules import (
     CORDON_TAINT,
     DrainPlan,
     PodRef,
+    budget_selects,
     node_name,
     plan_drain,
-    selector_matches,
     short_listing,
 )
 from pytest_chaos.kube import Kube
@@ -220,7 +220,7 @@ class Drainer:
             covering = [
                 b
                 for b in budgets[namespace]
-                if selector_matches((b.get("spec") or {}).get("selector"), labels)
+                if budget_selects((b.get("spec") or {}).get("selector"), labels)
             ]
             names.update(f"{namespace}/{b['metadata']['name']}" for b in covering)
             named = "; ".join(_describe_budget(b) for b in covering) or "no budget found now"

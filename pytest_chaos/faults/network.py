@@ -73,6 +73,7 @@ from pytest_chaos.targeting import (
     matching_text,
     nothing_matched,
     parse_label_selector,
+    selects,
     validate_mode,
 )
 
@@ -400,25 +401,9 @@ def partition_policy(
     }
 
 
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
-    """Whether a LabelSelector (matchLabels, matchExpressions) selects these labels."""
-    selector = selector or {}
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expression in selector.get("matchExpressions") or []:
-        key, operator = expression["key"], expression["operator"]
-        values = expression.get("values") or []
-        present = key in labels
-        if operator == "In" and not (present and labels[key] in values):
-            return False
-        if operator == "NotIn" and present and labels[key] in values:
-            return False
-        if operator == "Exists" and not present:
-            return False
-        if operator == "DoesNotExist" and present:
-            return False
-    return True
+def policy_selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str]) -> bool:
+    """Whether a NetworkPolicy's pod selector selects labels (None: every pod)."""
+    return selects(selector, labels, when_missing=True)
 
 
 # --- Service resolution -----------------------------------------------------------------------
@@ -991,7 +976,7 @@ class NetworkFaults:
         names = []
         for policy in listing.get("items", []):
             selector = (policy.get("spec") or {}).get("podSelector")
-            if any(selector_matches(selector, p["metadata"].get("labels") or {}) for p in pods):
+            if any(policy_selects(selector, p["metadata"].get("labels") or {}) for p in pods):
                 names.append(policy["metadata"]["name"])
         return sorted(names)
 

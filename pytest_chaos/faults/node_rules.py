@@ -24,10 +24,9 @@ from pytest_chaos.durations import as_seconds
 from pytest_chaos.errors import ChaosConfigError, TargetingError
 from pytest_chaos.faults.checks import check_count, check_name, check_taint
 from pytest_chaos.targeting import (
-    Requirement,
-    matches,
     nothing_matched,
     parse_label_selector,
+    selects,
 )
 
 #: The label every zone-aware cluster puts on its nodes.
@@ -295,24 +294,9 @@ def schedulable_nodes(
     return sorted(node_name(n) for n in nodes if is_schedulable(n, held.get(node_name(n), ())))
 
 
-def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
-    """Whether a Kubernetes LabelSelector (``matchLabels``/``matchExpressions``) selects labels.
-
-    As in policy/v1: an empty selector selects everything, a missing one (None) nothing.
-    """
-    if selector is None:
-        return False
-    operators = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
-    requirements = [
-        Requirement(str(k), "=", (str(v),)) for k, v in (selector.get("matchLabels") or {}).items()
-    ]
-    for expression in selector.get("matchExpressions") or []:
-        operator = operators.get(str(expression.get("operator")))
-        if operator is None:
-            return False
-        values = tuple(str(v) for v in expression.get("values") or ())
-        requirements.append(Requirement(str(expression.get("key")), operator, values))  # type: ignore[arg-type]
-    return matches(requirements, labels)
+def budget_selects(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """Whether a PodDisruptionBudget's selector selects labels (policy/v1: None, nothing)."""
+    return selects(selector, labels, when_missing=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
-from pytest_chaos.faults import Fault, FaultContext, injecting, skip_dry_run
+from pytest_chaos.faults import Fault, FaultContext, injecting
 from pytest_chaos.faults.checks import check_name
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import (
@@ -173,9 +173,7 @@ class PodFaults:
             f"kill {len(chosen)} of {len(candidates)} pod(s) {matching_text(selector)} in "
             f"{where} (mode={mode}): {', '.join(_name(p) for p in chosen)}"
         )
-        if ctx.dry_run:
-            ctx.timeline.add("plan", f"pods.kill: {plan}")
-            skip_dry_run(plan)
+        ctx.plan("pods.kill", plan)
         records: list[UndoRecord] = []
         with injecting(ctx, "pods.kill", records):
             for pod in chosen:
@@ -194,9 +192,7 @@ class PodFaults:
                 self._delete(meta["namespace"], meta["name"], meta.get("uid"), grace_period)
             ctx.timeline.add("inject", f"pods.kill: {plan}", targets=list(targets))
         # Registered before verifying: even an inconclusive fault is the test's to revert.
-        fault = Fault(ctx, "pods.kill", targets, records, details={"mode": mode})
-        if ctx.on_fault:
-            ctx.on_fault(fault)
+        fault = ctx.done(Fault(ctx, "pods.kill", targets, records, details={"mode": mode}))
         for each in sorted({p["metadata"]["namespace"] for p in chosen}):
             gone_uids = {
                 p["metadata"].get("uid") for p in chosen if p["metadata"]["namespace"] == each

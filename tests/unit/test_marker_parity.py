@@ -54,7 +54,7 @@ def parameters(function: Any, *, method: bool) -> list[tuple[str, Any, Any]]:
 
 
 @pytest.mark.parametrize(("family", "verb"), verbs(), ids=lambda v: str(v))
-def test_every_verb_has_a_marker_whose_check_takes_its_exact_arguments(family: str, verb: str) -> None:
+def test_every_verb_has_a_marker_whose_check_takes_its_arguments(family: str, verb: str) -> None:
     name = f"chaos_{SINGULAR.get(family, family)}_{verb}"
     assert name in FAULT_MARKERS, f"chaos.{family}.{verb} has no marker {name}"
     marker = FAULT_MARKERS[name]

@@ -240,8 +240,8 @@ def test_negated_selectors_cover_exactly_the_pods_the_peers_selector_misses() ->
         {},
     ]
     for labels in samples:
-        is_peer = network.selector_matches(network.label_selector(requirements), labels)
-        allowed = any(network.selector_matches(n, labels) for n in negations)
+        is_peer = network.policy_selects(network.label_selector(requirements), labels)
+        allowed = any(network.policy_selects(n, labels) for n in negations)
         assert allowed == (not is_peer), labels
 
 

@@ -13,6 +13,7 @@ from pytest_chaos.errors import ChaosConfigError, SafetyError, TargetingError
 from pytest_chaos.faults.node_rules import (
     CORDON_TAINT,
     Taint,
+    budget_selects,
     check_drain_arguments,
     check_node_targeting,
     check_taint_arguments,
@@ -24,7 +25,6 @@ from pytest_chaos.faults.node_rules import (
     plan_drain,
     restorable_node,
     schedulable_nodes,
-    selector_matches,
     with_taint,
     without_taint,
 )
@@ -310,7 +310,7 @@ def test_the_blast_radius_applies_over_schedulable_nodes() -> None:
 def test_which_budgets_cover_a_pod(
     selector: dict[str, Any] | None, labels: dict[str, str], selected: bool
 ) -> None:
-    assert selector_matches(selector, labels) is selected
+    assert budget_selects(selector, labels) is selected
 
 
 # ----------------------------------------------------------------------------- drain plans
