@@ -3,7 +3,8 @@
 # (Go, for building the local cluster's binaries, is handled by install-go.sh.)
 #
 # Two groups: what every run needs, and what the local cluster's real node needs (a container
-# runtime, CNI plugins, iptables, and the commands the toolbox image is made of). Without root
+# runtime, CNI plugins, iptables, the commands the toolbox image is made of, and podman, which
+# builds and saves users' images for load-image, the registry and the per-PR gate). Without root
 # the real-node group is only reported: the real node needs root anyway, and its tests skip
 # with the reason.
 set -euo pipefail
@@ -16,7 +17,8 @@ command -v make >/dev/null || need+=(make)
 
 real_node=()
 for pair in containerd:containerd runc:runc conntrack:conntrack iptables:iptables \
-  stress-ng:stress-ng pkill:procps ip:iproute2 curl:curl nsenter:util-linux killall:psmisc; do
+  stress-ng:stress-ng pkill:procps ip:iproute2 curl:curl nsenter:util-linux killall:psmisc \
+  podman:podman; do
   command -v "${pair%%:*}" >/dev/null || real_node+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || real_node+=(containernetworking-plugins)

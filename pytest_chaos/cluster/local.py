@@ -557,15 +557,17 @@ class LocalCluster:
 
     def _real_nodes_holder(self) -> str | None:
         """Another local cluster of this machine that runs netns real nodes, if any."""
+        return self._other_running(lambda state, process: bool(state.real_nodes))
+
+    def _other_running(self, counts: Callable[[_State, ProcessRecord], bool]) -> str | None:
+        """The first other local cluster of this machine with a running process that counts."""
         for other in sorted(self.root.glob("*/" + _STATE_FILE)):
             name = other.parent.name
             if name == self.name:
                 continue
             state = LocalCluster(name, root=self.root)._read_state()
-            if (
-                state is not None
-                and state.real_nodes
-                and any(processes.is_running(p) for p in state.processes)
+            if state is not None and any(
+                counts(state, p) and processes.is_running(p) for p in state.processes
             ):
                 return name
         return None
@@ -594,21 +596,10 @@ class LocalCluster:
 
     def _real_node_holder(self) -> str | None:
         """Another local cluster of this machine whose real node runs, if any."""
-        for other in sorted(self.root.glob("*/" + _STATE_FILE)):
-            name = other.parent.name
-            if name == self.name:
-                continue
-            state = LocalCluster(name, root=self.root)._read_state()
-            if (
-                state is not None
-                and not state.real_nodes
-                and any(
-                    p.component in REAL_NODE_COMPONENTS and processes.is_running(p)
-                    for p in state.processes
-                )
-            ):
-                return name
-        return None
+        return self._other_running(
+            lambda state, process: not state.real_nodes
+            and process.component in REAL_NODE_COMPONENTS
+        )
 
     def detach(self, user: str) -> bool:
         """A session is done with the cluster; stop it if it is ephemeral and unused. True if so."""

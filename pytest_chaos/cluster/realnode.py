@@ -22,11 +22,9 @@ import contextlib
 import ctypes
 import json
 import os
-import shlex
 import shutil
 import socket
 import ssl
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -37,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.cluster import binaries, cluster_dns, images, processes
 from pytest_chaos.cluster.processes import ProcessRecord
+from pytest_chaos.cluster.realnodes.host import run as _run
 from pytest_chaos.errors import BinaryMissingError, ClusterError
 from pytest_chaos.kube.deadline import Deadline
 
@@ -374,18 +373,6 @@ def host_ip() -> str:
             return str(probe.getsockname()[0])
         except OSError:
             return "127.0.0.1"
-
-
-def _run(argv: list[str], *, check: bool = True, timeout: float = 60.0, stdin: str = "") -> str:
-    result = subprocess.run(
-        argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and result.returncode != 0:
-        raise ClusterError(
-            f"{shlex.join(argv)} exited with {result.returncode}: "
-            f"{(result.stderr or result.stdout).strip()[-1000:]}"
-        )
-    return result.stdout
 
 
 def _sysctl_path(key: str) -> Path:

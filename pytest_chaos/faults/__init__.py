@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, NoReturn
 
 from pytest_chaos.errors import ChaosError, InjectError, RevertError
@@ -278,12 +277,7 @@ class Fault:
         """Use as ``with chaos.deployments.scale(...) as fault:``; reverted on exit."""
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         """Revert when the block ends, however it ends."""
         self.revert()
 

@@ -26,7 +26,7 @@ from typing import Any
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InjectError, TargetingError, WaitTimeout
 from pytest_chaos.faults import Fault, FaultContext, injecting
-from pytest_chaos.faults.ephemeral import IMAGE_FAILURES, NOBODY, START_FAILURES, is_fake_node
+from pytest_chaos.faults.ephemeral import IMAGE_FAILURES, START_FAILURES, is_fake_node
 from pytest_chaos.faults.load_plan import (
     LOAD_COMMAND,
     MARGIN,
@@ -36,10 +36,10 @@ from pytest_chaos.faults.load_plan import (
     parse_summary,
 )
 from pytest_chaos.faults.node_rules import existing_lines, is_schedulable, node_name, pick_nodes
-from pytest_chaos.faults.stress import NODE_POD_UNDO, _create_pod
-from pytest_chaos.faults.undo import FAULT_LABEL
+from pytest_chaos.faults.pinned_pod import create_pinned_pod, pinned_pod
+from pytest_chaos.faults.stress import NODE_POD_UNDO
 from pytest_chaos.kube import Kube
-from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
+from pytest_chaos.ledger import UndoRecord
 
 KIND = "load.http"
 #: The pod's container.
@@ -63,42 +63,16 @@ __all__ = [
 
 def load_pod(name: str, tag: str, *, node: str, image: str, args: LoadArgs) -> dict[str, Any]:
     """The pod that sends the load: pinned to node, unprivileged, bounded in time."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY, FAULT_LABEL: tag},
-        },
-        "spec": {
-            "nodeName": node,
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": args.lifetime,
-            "terminationGracePeriodSeconds": GRACE_SECONDS,
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "tolerations": [{"operator": "Exists"}],
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": NOBODY,
-                "runAsGroup": NOBODY,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": CONTAINER,
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": args.argv(),
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                }
-            ],
-        },
-    }
+    return pinned_pod(
+        name,
+        tag,
+        node=node,
+        image=image,
+        container=CONTAINER,
+        command=args.argv(),
+        lifetime=args.lifetime,
+        grace=GRACE_SECONDS,
+    )
 
 
 def container_status(pod: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -385,7 +359,7 @@ class LoadFaults:
                     payload={"tag": tag, "node": chosen},
                 )
             )
-            _create_pod(ctx.kube, namespace, manifest)
+            create_pinned_pod(ctx.kube, namespace, manifest)
             ctx.timeline.add("inject", f"{KIND}: {plan}", targets=[f"{namespace}/{name}"])
             uid = _await_start(ctx.kube, namespace, name, args.within)
         details = {

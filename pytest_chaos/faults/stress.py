@@ -65,7 +65,8 @@ from pytest_chaos.faults.ephemeral import (
     outcomes,
     started,
 )
-from pytest_chaos.faults.undo import FAULT_LABEL, reverter, tagged
+from pytest_chaos.faults.pinned_pod import create_pinned_pod, pinned_pod
+from pytest_chaos.faults.undo import FAULT_LABEL, reverter
 from pytest_chaos.kube import Kube
 from pytest_chaos.ledger import MANAGED_BY, MANAGED_BY_LABEL, UndoRecord
 from pytest_chaos.targeting import (
@@ -388,51 +389,19 @@ def choose_nodes(
 
 
 def node_stress_pod(
-    name: str,
-    tag: str,
-    *,
-    node: str,
-    image: str,
-    args: Sequence[str],
-    timeout_seconds: int,
+    name: str, tag: str, *, node: str, image: str, args: Sequence[str], timeout_seconds: int
 ) -> dict[str, Any]:
     """The pod that stresses one node: pinned, tolerating everything, unprivileged, bounded."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "labels": {MANAGED_BY_LABEL: MANAGED_BY, FAULT_LABEL: tag},
-        },
-        "spec": {
-            "nodeName": node,
-            "restartPolicy": "Never",
-            "activeDeadlineSeconds": timeout_seconds,
-            "terminationGracePeriodSeconds": 5,
-            "automountServiceAccountToken": False,
-            "enableServiceLinks": False,
-            "tolerations": [{"operator": "Exists"}],
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": NOBODY,
-                "runAsGroup": NOBODY,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "stress",
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": list(args),
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "terminationMessagePolicy": "FallbackToLogsOnError",
-                }
-            ],
-        },
-    }
+    return pinned_pod(
+        name,
+        tag,
+        node=node,
+        image=image,
+        container="stress",
+        command=args,
+        lifetime=timeout_seconds,
+        grace=5,
+    )
 
 
 # --- the verbs --------------------------------------------------------------------------------
@@ -667,7 +636,7 @@ class StressFaults:
                         payload={"tag": tag, "node": node["metadata"]["name"]},
                     )
                 )
-                _create_pod(ctx.kube, namespace, manifest)
+                create_pinned_pod(ctx.kube, namespace, manifest)
             targets = tuple(f"{namespace}/{m['metadata']['name']}" for _, _, _, m in pods)
             ctx.timeline.add("inject", f"{kind}: {plan}", targets=list(targets))
             _await_running(ctx.kube, namespace, [m for _, _, _, m in pods], wait)
@@ -711,11 +680,6 @@ def _check_started(kind: str, injection: Injection, plan: StressPlan) -> None:
         f"{kind}: stress container {injection.inject_container} in pod {injection.ref} did not "
         f"keep running: {state}"
     )
-
-
-def _create_pod(kube: Kube, namespace: str, manifest: dict[str, Any]) -> None:
-    read = functools.partial(kube.read, kube.core.read_namespaced_pod, namespace=namespace)
-    kube.create(kube.core.create_namespaced_pod, namespace, manifest, ours=tagged(manifest, read))
 
 
 def _pod_started(pod: Mapping[str, Any]) -> bool | None:

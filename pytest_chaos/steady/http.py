@@ -18,7 +18,6 @@ import re
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from types import TracebackType
 from typing import TypeAlias
 
 import httpx
@@ -270,12 +269,7 @@ class HttpProbe:
     def __enter__(self) -> HttpProbe:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.close()
 
 

@@ -17,7 +17,6 @@ import logging
 import math
 import threading
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from pytest_chaos.errors import ChaosConfigError
@@ -120,12 +119,7 @@ class Monitor:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()  # it only waits on _stop between slots

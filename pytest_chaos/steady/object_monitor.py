@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from pytest_chaos.durations import Duration, as_seconds
@@ -112,12 +111,7 @@ class ObjectMonitor:
             raise
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None and self._settle:
             self.catch_up()  # the record covers what the API said up to the block's end
         self._stop_watchers()
