@@ -81,7 +81,8 @@ def kill_one_api_instance(
 ) -> Any:
     """The book's experiment: kill one API instance while users call ``url`` every 50 ms;
     returns the users' monitor (its availability, its failures). ``grace_period=0`` is a crash:
-    the pod is gone at once, no preStop pause, no terminating endpoint to fall back on."""
+    the pod object is gone at once, so the Service drops it at once, with no terminating
+    endpoint to fall back on (the kubelet still stops the process within 2 s)."""
     api = steady.deployment("go-demo-8", namespace=NAMESPACE)
     api.assert_available()
     steady.http(url, body=ANSWER).assert_ok(within=15, consecutive=5, every=0.05)
