@@ -299,9 +299,7 @@ def selects(
     return matches(requirements, labels)
 
 
-def validate_mode(
-    mode: str, value: float | int | None, *, name: str = "mode"
-) -> tuple[Mode, float | None]:
+def validate_mode(mode: object, value: object, *, name: str = "mode") -> tuple[Mode, float | None]:
     """Check a mode and its value, as the fixture API takes them (``mode=``, ``value=``).
 
     Args:

@@ -33,6 +33,18 @@ def check_name(argument: str, value: object) -> str:
     return value
 
 
+def check_names(argument: str, value: object, what: str) -> list[str]:
+    """One name or a non-empty list of them, each a non-empty string; duplicates dropped."""
+    names = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(names, list | tuple)
+        or not names
+        or not all(isinstance(n, str) and n for n in names)
+    ):
+        raise ChaosConfigError(f"{argument}={value!r} must be a {what} or a non-empty list of them")
+    return list(dict.fromkeys(str(n) for n in names))
+
+
 def check_percent(value: object, *, argument: str = "percent") -> float:
     """A number from 0 to 100 (a percentage of requests, nodes...)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:

@@ -94,7 +94,7 @@ class WorkloadFaults:
         wait = check_delete(name, namespace=namespace, within=within)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
-        self._ctx.plan(self._family, f"delete {self.kind} {target}")
+        ctx.plan(self._family, f"delete {self.kind} {target}")
         kind = f"{self._family}.delete"
         uid = current["metadata"]["uid"]
         records: list[UndoRecord] = []
@@ -119,7 +119,7 @@ class WorkloadFaults:
                     raise
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} deleted", targets=[target])
         # Registered before verifying: even an inconclusive delete is re-created at teardown.
-        fault = self._ctx.done(Fault(ctx, kind, (target,), records))
+        fault = ctx.done(Fault(ctx, kind, (target,), records))
         try:
             ctx.kube.wait(
                 functools.partial(ctx.kube.workload_api(self.kind, "list"), namespace),
@@ -142,7 +142,7 @@ class WorkloadFaults:
         current = self._read(name, namespace)
         before = int(current.get("spec", {}).get("replicas", 1))
         target = f"{namespace}/{name}"
-        self._ctx.plan(self._family, f"scale {self.kind} {target} from {before} to {replicas}")
+        ctx.plan(self._family, f"scale {self.kind} {target} from {before} to {replicas}")
         kind = f"{self._family}.scale"
         records: list[UndoRecord] = []
         with injecting(ctx, kind, records):
@@ -163,7 +163,7 @@ class WorkloadFaults:
                 f"{kind}: {self.kind} {target} {before} -> {replicas} replicas",
                 targets=[target],
             )
-        return self._ctx.done(
+        return ctx.done(
             Fault(ctx, kind, (target,), records, details={"from": before, "to": replicas})
         )
 
@@ -215,7 +215,7 @@ class WorkloadFaults:
         check_restart(name, namespace=namespace)
         current = self._read(name, namespace)
         target = f"{namespace}/{name}"
-        self._ctx.plan(self._family, f"restart {self.kind} {target}")
+        ctx.plan(self._family, f"restart {self.kind} {target}")
         kind = f"{self._family}.restart"
         stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         records: list[UndoRecord] = []
@@ -240,4 +240,4 @@ class WorkloadFaults:
             }
             call(ctx.kube.workload_api(self.kind, "patch"), name, namespace, body)
             ctx.timeline.add("inject", f"{kind}: {self.kind} {target} restarted", targets=[target])
-        return self._ctx.done(Fault(ctx, kind, (target,), records))
+        return ctx.done(Fault(ctx, kind, (target,), records))

@@ -209,7 +209,7 @@ def _check_injection(
     """The checks every in-pod network fault shares; return the wait (s)."""
     parse_label_selector(selector, name="selector")
     check_name("namespace", namespace)
-    validate_mode(mode, value)  # type: ignore[arg-type]
+    validate_mode(mode, value)
     return as_seconds(within, name="within")
 
 
@@ -282,7 +282,7 @@ def check_latency(
 ) -> tuple[float, float, float]:
     """Check ``chaos.network.latency``'s arguments; return delay and jitter (ms), wait (s)."""
     wait = _check_injection(selector, namespace, mode, value, within)
-    delay_ms, jitter_ms = check_delay(delay, jitter)  # type: ignore[arg-type]
+    delay_ms, jitter_ms = check_delay(delay, jitter)
     _check_tools(container, image)
     return delay_ms, jitter_ms, wait
 
@@ -295,7 +295,7 @@ def check_loss_percent(percent: object) -> float:
     return checked
 
 
-def check_delay(delay: Duration, jitter: Duration) -> tuple[float, float]:
+def check_delay(delay: object, jitter: object) -> tuple[float, float]:
     """A delay above 0 and a jitter >= 0, in milliseconds."""
     delay_ms = as_seconds(delay, name="delay") * 1000
     jitter_ms = as_seconds(jitter, name="jitter") * 1000

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from pytest_chaos.durations import Duration, as_seconds
 from pytest_chaos.errors import ChaosConfigError, InconclusiveError, TargetingError, WaitTimeout
 from pytest_chaos.faults import Fault, FaultContext, injecting
-from pytest_chaos.faults.checks import check_name
+from pytest_chaos.faults.checks import check_name, check_names
 from pytest_chaos.ledger import UndoRecord
 from pytest_chaos.targeting import (
     PodFilter,
@@ -50,12 +50,12 @@ def check_kill(
     """The checks of ``chaos.pods.kill`` and ``chaos_pod_kill`` (no cluster access)."""
     parse_label_selector(selector, name="selector")
     PodFilter(label_selector=selector, node=node, phase=phase)  # type: ignore[arg-type]
-    checked_mode, checked_value = validate_mode(mode, value)  # type: ignore[arg-type]
+    checked_mode, checked_value = validate_mode(mode, value)
     if field_selector is not None:
         check_name("field_selector", field_selector)
-    check_grace_period(grace_period)  # type: ignore[arg-type]
+    check_grace_period(grace_period)
     wait = as_seconds(within, name="within")
-    return KillChecked(checked_mode, checked_value, wait, namespaces_of(namespace))  # type: ignore[arg-type]
+    return KillChecked(checked_mode, checked_value, wait, namespaces_of(namespace))
 
 
 def _name(pod: Any) -> str:
@@ -70,7 +70,7 @@ def _all_gone(uids: set[Any]) -> Callable[[list[Any]], bool]:
     return lambda pods: not uids & {p.metadata.uid for p in pods}
 
 
-def check_grace_period(grace_period: int | None) -> None:
+def check_grace_period(grace_period: object) -> None:
     """A grace period is None (the pod's own) or whole seconds >= 0 (0 kills at once)."""
     if grace_period is not None and (
         isinstance(grace_period, bool) or not isinstance(grace_period, int) or grace_period < 0
@@ -81,14 +81,9 @@ def check_grace_period(grace_period: int | None) -> None:
         )
 
 
-def namespaces_of(namespace: str | Sequence[str]) -> list[str]:
+def namespaces_of(namespace: object) -> list[str]:
     """One namespace or several, checked: non-empty names, no duplicates."""
-    names = [namespace] if isinstance(namespace, str) else list(namespace)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ChaosConfigError(
-            f"namespace={namespace!r} must be a namespace name or a non-empty list of them"
-        )
-    return list(dict.fromkeys(names))
+    return check_names("namespace", namespace, "namespace name")
 
 
 class PodFaults:

@@ -49,7 +49,13 @@ from pytest_chaos.errors import (
     WaitTimeout,
 )
 from pytest_chaos.faults import Fault, FaultContext, injecting, scripts
-from pytest_chaos.faults.checks import check_count, check_name, cpu_millicores, memory_bytes
+from pytest_chaos.faults.checks import (
+    check_count,
+    check_name,
+    check_names,
+    cpu_millicores,
+    memory_bytes,
+)
 from pytest_chaos.faults.ephemeral import (
     API_ONLY,
     NOBODY,
@@ -173,7 +179,7 @@ def check_amounts(cpu: Amount, memory: Amount) -> tuple[int | str | None, int | 
     return checked_cpu, checked_memory
 
 
-def check_timeout(duration: Duration) -> int:
+def check_timeout(duration: object) -> int:
     """The stress duration in whole seconds (at least 1)."""
     seconds = as_seconds(duration, name="duration")
     if seconds < 1:
@@ -308,7 +314,7 @@ def check_stress_pods(
 ) -> Checked:
     """Check ``chaos.stress.pods``'s arguments (the ``chaos_stress_pods`` marker's)."""
     parse_label_selector(selector, name="selector")
-    validate_mode(mode, value)  # type: ignore[arg-type]
+    validate_mode(mode, value)
     if container is not None:
         check_name("container", container)
     return _check_stress(cpu, memory, namespace, duration, image, within)
@@ -328,7 +334,7 @@ def check_stress_nodes(
 ) -> Checked:
     """Check ``chaos.stress.nodes``'s arguments (the ``chaos_stress_nodes`` marker's)."""
     parse_label_selector(selector, name="selector")
-    node_names(name)  # type: ignore[arg-type]
+    node_names(name)
     check_count(count)
     return _check_stress(cpu, memory, namespace, duration, image, within)
 
@@ -338,20 +344,15 @@ def _check_stress(
 ) -> Checked:
     amounts = check_amounts(cpu, memory)  # type: ignore[arg-type]
     check_name("namespace", namespace)
-    timeout = check_timeout(duration)  # type: ignore[arg-type]
+    timeout = check_timeout(duration)
     if image is not None:
         check_name("image", image)
     return (*amounts, timeout, as_seconds(within, name="within"))
 
 
-def node_names(name: str | Sequence[str] | None) -> list[str] | None:
+def node_names(name: object) -> list[str] | None:
     """None, one node name or a non-empty list of them."""
-    if name is None:
-        return None
-    names = [name] if isinstance(name, str) else list(name)
-    if not names or not all(isinstance(n, str) and n for n in names):
-        raise ChaosConfigError(f"name={name!r} must be a node name or a list of node names")
-    return names
+    return None if name is None else check_names("name", name, "node name")
 
 
 def choose_nodes(

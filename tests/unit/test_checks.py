@@ -91,3 +91,18 @@ def test_count_and_direction() -> None:
     assert checks.check_direction("egress") == "egress"
     with pytest.raises(ChaosConfigError, match="direction='out' must be one of"):
         checks.check_direction("out")
+
+
+@pytest.mark.parametrize("given", [5, [], ["shop", ""], {"shop": 1}, None])
+def test_names_not_text_are_refused_by_name_not_with_a_type_error(given: object) -> None:
+    from pytest_chaos.faults.checks import check_names
+
+    with pytest.raises(ChaosConfigError, match=r"^namespace=.* must be a namespace name or a non"):
+        check_names("namespace", given, "namespace name")
+
+
+def test_names_keep_their_order_without_duplicates() -> None:
+    from pytest_chaos.faults.checks import check_names
+
+    assert check_names("name", ("b", "a", "b"), "node name") == ["b", "a"]
+    assert check_names("name", "a", "node name") == ["a"]
