@@ -216,10 +216,10 @@ def pushed_image(tmp_path: Path, state_dir: Path, user_images: dict[str, tuple[s
 
 
 @pytest.mark.parametrize(
-    ("replicas", "pre_stop_sleep"),
+    ("replicas", "pre_stop_sleep", "grace_period", "warm_up"),
     [
-        pytest.param(1, None, id="1-replica-has-an-outage"),
-        pytest.param(2, 3, id="2-graceful-replicas-stay-available"),
+        pytest.param(1, None, 0, 4, id="1-replica-has-an-outage"),
+        pytest.param(2, 3, None, 2, id="2-graceful-replicas-stay-available"),
     ],
 )
 def test_an_image_pulled_from_the_local_registry_under_a_pod_kill(
@@ -230,19 +230,22 @@ def test_an_image_pulled_from_the_local_registry_under_a_pod_kill(
     pushed_image: str,
     replicas: int,
     pre_stop_sleep: int | None,
+    grace_period: int | None,
+    warm_up: int,
 ) -> None:
     """Pushed, not loaded: the node pulls ``localhost:PORT/user-app`` itself, then the app
-    survives or fails a pod kill under an HTTP monitor as its replicas dictate."""
+    survives or fails a pod kill under an HTTP monitor as its replicas dictate: the only
+    replica crashed is an outage, two graceful replicas are not (see test_real_node)."""
     cluster_ip = create_service(kube, chaos_namespace, service("user-app"))
     manifest = app(
-        "user-app", pushed_image, replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=2
+        "user-app", pushed_image, replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=warm_up
     )
     deploy(kube, chaos_namespace, manifest)
     url = f"http://{cluster_ip}/"
     steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
 
     with steady.http(url, body="Release: user-built", timeout=1).monitor(every=0.05) as traffic:
-        chaos.pods.kill("app=user-app", namespace=chaos_namespace)
+        chaos.pods.kill("app=user-app", namespace=chaos_namespace, grace_period=grace_period)
         steady.pods("app=user-app", namespace=chaos_namespace).assert_count(replicas, within=30)
         steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
 

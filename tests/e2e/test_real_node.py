@@ -59,10 +59,10 @@ def pod_url(pod: dict[str, Any], path: str = "/") -> str:
 
 
 @pytest.mark.parametrize(
-    ("replicas", "pre_stop_sleep"),
+    ("replicas", "pre_stop_sleep", "grace_period", "warm_up"),
     [
-        pytest.param(1, None, id="1-replica-has-an-outage"),
-        pytest.param(2, 3, id="2-graceful-replicas-stay-available"),
+        pytest.param(1, None, 0, 4, id="1-replica-has-an-outage"),
+        pytest.param(2, 3, None, 2, id="2-graceful-replicas-stay-available"),
     ],
 )
 def test_killing_a_pod_behind_a_service(
@@ -72,12 +72,17 @@ def test_killing_a_pod_behind_a_service(
     chaos_namespace: str,
     replicas: int,
     pre_stop_sleep: int | None,
+    grace_period: int | None,
+    warm_up: int,
 ) -> None:
     """The book's "Application Availability", measured with requests through the Service.
 
-    The app needs 2 s to warm up (readiness ``initialDelaySeconds``), so a replacement cannot
-    take over at once. One replica: between its SIGTERM (it stops listening) and the
-    replacement's readiness nothing answers. Two replicas are not enough by themselves: the
+    A replacement cannot take over at once: the app warms up first (readiness
+    ``initialDelaySeconds``). One replica, crashed (``grace_period=0``): it leaves the Service
+    at once and nothing answers until the replacement is ready 4 s later. (A *graceful* kill
+    of the only replica may show no outage at all: with no ready endpoint kube-proxy still
+    sends requests to the terminating pod, and kubelet took 3.9 s to deliver SIGTERM here, so
+    a 2 s warm-up won the race.) Two replicas are not enough by themselves: the
     killed one stops listening while kube-proxy still sends it requests for a moment (endpoint
     removal takes 1-2 s on this cluster; 96-100% availability measured), so they also shut
     down gracefully, with a preStop pause that keeps answering until they are out of the
@@ -87,14 +92,14 @@ def test_killing_a_pod_behind_a_service(
     deploy(
         kube,
         chaos_namespace,
-        demo_deployment("web", replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=2),
+        demo_deployment("web", replicas=replicas, pre_stop_sleep=pre_stop_sleep, warm_up=warm_up),
     )
     url = f"http://{cluster_ip}/"
     # kube-proxy programs the Service a moment after the pods are Ready.
     steady.http(url).assert_ok(within=15, consecutive=5, every=0.05)
 
     with steady.http(url, body="Release: real", timeout=1).monitor(every=0.05) as traffic:
-        chaos.pods.kill("app=web", namespace=chaos_namespace)
+        chaos.pods.kill("app=web", namespace=chaos_namespace, grace_period=grace_period)
         steady.pods("app=web", namespace=chaos_namespace).assert_count(replicas, within=30)
         steady.http(url).assert_ok(within=15, consecutive=10, every=0.05)
 
