@@ -20,7 +20,7 @@ def _cluster_build(args: argparse.Namespace) -> int:
 
     wanted: tuple[binaries.Component, ...] = binaries.COMPONENTS
     wanted += (binaries.ISTIO_CONTROL,) if args.istio else ()
-    wanted += binaries.KIND_COMPONENTS if args.kind else ()
+    wanted += binaries.KIND_COMPONENTS if args.kind or args.kind_node_image else ()
     for component in wanted:
         if binaries.is_built(component) and not args.force:
             _say(
@@ -29,7 +29,29 @@ def _cluster_build(args: argparse.Namespace) -> int:
             )
             continue
         binaries.build(component, force=args.force, progress=_say)
-    return _build_images(force=args.force)
+    status = _build_images(force=args.force)
+    if args.kind_node_image:
+        status = status or _build_kind_node_image(force=args.force)
+    return status
+
+
+def _build_kind_node_image(*, force: bool) -> int:
+    """The kind node image, into the engine kind would use (podman or docker)."""
+    from pytest_chaos.cluster import kind, kind_node_image
+
+    missing = kind_node_image.missing_commands()
+    if missing:
+        packages = " ".join(sorted(set(missing.values())))
+        _say(
+            f"kind node image: skipped, this host lacks {', '.join(missing)} "
+            f"(apt-get install -y {packages})"
+        )
+        return 0
+    engine = kind.detect_engine()
+    result = kind_node_image.build(engine, force=force, progress=_say)
+    how = "cached" if result.cached else f"built in {result.seconds:.0f}s"
+    _say(f"kind node image: {result.image} in {engine} ({how}; inputs {result.inputs})")
+    return 0
 
 
 def _build_images(*, force: bool) -> int:
@@ -318,7 +340,12 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--kind",
         action="store_true",
-        help="also build kind v0.33.0 and kubeadm (for --chaos-cluster=kind)",
+        help="also build kind v0.33.0, kubeadm and CoreDNS (for --chaos-cluster=kind)",
+    )
+    build.add_argument(
+        "--kind-node-image",
+        action="store_true",
+        help="with --kind: also assemble the kind node image (podman or docker; mmdebstrap)",
     )
     build.set_defaults(func=_cluster_build)
 

@@ -4,7 +4,8 @@
 #
 # Two groups: what every run needs, and what the local cluster's real node needs (a container
 # runtime, CNI plugins, iptables, the commands the toolbox image is made of, and podman, which
-# builds and saves users' images for load-image, the registry and the per-PR gate). Without root
+# builds and saves users' images for load-image, the registry and the per-PR gate; mmdebstrap,
+# the kind node image's Debian rootfs). Without root
 # the real-node group is only reported: the real node needs root anyway, and its tests skip
 # with the reason.
 set -euo pipefail
@@ -18,7 +19,7 @@ command -v make >/dev/null || need+=(make)
 real_node=()
 for pair in containerd:containerd runc:runc conntrack:conntrack iptables:iptables \
   stress-ng:stress-ng pkill:procps ip:iproute2 curl:curl nsenter:util-linux killall:psmisc \
-  podman:podman; do
+  podman:podman mmdebstrap:mmdebstrap; do
   command -v "${pair%%:*}" >/dev/null || real_node+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || real_node+=(containernetworking-plugins)

@@ -29,6 +29,9 @@ class ClusterHandle:
     real_node_missing: tuple[str, ...] = ()
     #: Who enforces NetworkPolicies (``chaos.network.partition``): "" nothing does, None unknown.
     network_policies: str | None = None
+    #: Whether the test process reaches pod IPs and ClusterIPs (not on kind: HTTP probes then
+    #: send Service URLs through the API server's service proxy).
+    pods_reachable: bool = True
 
 
 class ClusterProvider(Protocol):

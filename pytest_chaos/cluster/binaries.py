@@ -139,7 +139,14 @@ KUBEADM = Component(
     packages=("k8s.io/kubernetes/cmd/kubeadm",),
     version_stamp=True,
 )
-KIND_COMPONENTS = (KIND, KUBEADM)
+#: CoreDNS v1.11.3 (the version kubeadm v1.32 deploys) for the kind node image's cluster DNS.
+COREDNS = Component(
+    name="coredns",
+    module_dir="coredns",
+    main_module="github.com/coredns/coredns",
+    packages=("github.com/coredns/coredns",),
+)
+KIND_COMPONENTS = (KIND, KUBEADM, COREDNS)
 OPTIONAL_COMPONENTS = (ISTIO_CONTROL, *KIND_COMPONENTS)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).
@@ -288,7 +295,8 @@ def _go_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def _run_go(args: list[str], cwd: Path, *, what: str) -> str:
+def run_go(args: list[str], cwd: Path, *, what: str) -> str:
+    """Run ``go args`` in cwd (GOWORK off, no cgo); raise ClusterError naming what failed."""
     result = subprocess.run(
         [_go(), *args], cwd=cwd, env=_go_env(), capture_output=True, text=True, check=False
     )
@@ -335,8 +343,8 @@ def _ldflags(version: str) -> str:
 
 def _build_go(component: Component, source: Path, out: Path, progress: Progress) -> None:
     progress(f"{component.name}: downloading modules through the Go module proxy")
-    _run_go(["mod", "download"], source, what=f"go mod download ({component.name})")
-    deps = _run_go(
+    run_go(["mod", "download"], source, what=f"go mod download ({component.name})")
+    deps = run_go(
         ["list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", *component.packages],
         source,
         what=f"go list ({component.name})",
@@ -387,7 +395,7 @@ def _extract_kwok_stages(source: Path, out: Path) -> None:
     import yaml
 
     info = json.loads(
-        _run_go(["list", "-m", "-json", KWOK.main_module], source, what="go list (kwok)")
+        run_go(["list", "-m", "-json", KWOK.main_module], source, what="go list (kwok)")
     )
     stage_dir = Path(info["Dir"]) / "kustomize" / "stage" / "pod" / "fast"
     documents = []
@@ -400,7 +408,7 @@ def _extract_istio_control_files(source: Path, out: Path) -> None:
     import yaml
 
     info = json.loads(
-        _run_go(["list", "-m", "-json", ISTIO_CONTROL.main_module], source, what="go list (istio)")
+        run_go(["list", "-m", "-json", ISTIO_CONTROL.main_module], source, what="go list (istio)")
     )
     module = Path(info["Dir"])
     crd_file = module / "manifests" / "charts" / "base" / "files" / "crd-all.gen.yaml"
@@ -424,7 +432,7 @@ def _extract_istio_crds(component: Component, source: Path, out: Path, progress:
 
     progress(f"{component.name}: downloading istio.io/api through the Go module proxy")
     info = json.loads(
-        _run_go(
+        run_go(
             ["mod", "download", "-json", component.main_module],
             source,
             what="go mod download (istio.io/api)",

@@ -201,16 +201,22 @@ class Kind:
         self.engine = engine
         self.kind = kind or find_kind()
 
-    def env(self) -> dict[str, str]:
-        """The environment kind runs in: the provider and, on podman, our containers.conf."""
+    @staticmethod
+    def engine_env(engine: str) -> dict[str, str]:
+        """The environment the engine runs in: on podman, our containers.conf (unless set)."""
         env = dict(os.environ)
-        env["KIND_EXPERIMENTAL_PROVIDER"] = self.engine
-        if self.engine == "podman" and "CONTAINERS_CONF" not in os.environ:
+        if engine == "podman" and "CONTAINERS_CONF" not in os.environ:
             conf = kind_dir() / "containers.conf"
             conf.parent.mkdir(parents=True, exist_ok=True)
             if not conf.is_file() or conf.read_text() != PODMAN_CONF:
                 conf.write_text(PODMAN_CONF)
             env["CONTAINERS_CONF"] = str(conf)
+        return env
+
+    def env(self) -> dict[str, str]:
+        """The environment kind runs in: the provider and, on podman, our containers.conf."""
+        env = self.engine_env(self.engine)
+        env["KIND_EXPERIMENTAL_PROVIDER"] = self.engine
         return env
 
     def run(self, *args: str, timeout: float = 600) -> str:
@@ -337,11 +343,16 @@ class KindClusterProvider:
             how = "reused"
         else:
             if not image_present(engine, self.image):
+                how = (
+                    "build it with `pytest-chaos cluster build --kind --kind-node-image` (`make "
+                    "kind-binaries`; ~4 min cold, docs/kind.md)"
+                    if self.image == DEFAULT_NODE_IMAGE
+                    else f"load or build it into {engine} first (docs/kind.md)"
+                )
                 raise ClusterError(
                     f"--chaos-cluster=kind: the node image {self.image} is not in {engine}; "
-                    "its build is not automated yet: docs/kind.md gives the recipe measured on "
-                    "podman 4.3; or pass --chaos-kind-image kindest/node:v1.32.5 where a "
-                    "registry is reachable (kind pulls it)"
+                    f"{how}; or pass --chaos-kind-image kindest/node:v1.32.5 where a registry "
+                    "is reachable (kind pulls it)"
                 )
             pid = os.getpid()
             self.record = KindRecord(
@@ -373,6 +384,7 @@ class KindClusterProvider:
             f"kind-{self.name}",
             f"kind cluster {self.name!r} on {engine} ({how})",
             network_policies=None,
+            pods_reachable=False,  # inside the node containers' network
         )
 
     def release(self) -> None:
