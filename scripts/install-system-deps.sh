@@ -23,6 +23,9 @@ for pair in containerd:containerd runc:runc conntrack:conntrack iptables:iptable
   command -v "${pair%%:*}" >/dev/null || real_node+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || [ -x /opt/cni/bin/bridge ] || real_node+=(containernetworking-plugins)
+# kind on podman: netavark and aardvark-dns, so node containers resolve each other by name.
+[ -x /usr/lib/podman/netavark ] || real_node+=(netavark)
+[ -x /usr/lib/podman/aardvark-dns ] || real_node+=(aardvark-dns)
 
 if [ "$(id -u)" != 0 ]; then
   if ((${#need[@]})); then

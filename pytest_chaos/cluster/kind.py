@@ -35,11 +35,16 @@ ENGINES = ("docker", "podman", "nerdctl")
 ZONES = ("a", "b", "c")
 ZONE_LABEL = "topology.kubernetes.io/zone"
 #: podman on hosts without CAP_SYS_RESOURCE and with cgroups v1: crun cannot raise the limits
-#: kind asks for, nor run in hybrid mode (measured, docs/kind.md).
+#: kind asks for, nor run in hybrid mode (measured, docs/kind.md). netavark (with aardvark-dns)
+#: as the network backend: on the CNI backend, without the dnsname plugin, node containers cannot
+#: resolve each other's names and workers never join (``kubeadm join`` to
+#: ``<name>-control-plane:6443``).
 PODMAN_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=20000:20000"]
 [engine]
 runtime = "runc"
+[network]
+network_backend = "netavark"
 """
 
 
@@ -252,8 +257,9 @@ def delete_recorded(record: KindRecord) -> list[str]:
     else:
         done.append(f"kind cluster {record.name!r} is gone already: forgot its record")
     record.path().unlink(missing_ok=True)
+    (kind_dir() / f"{record.name}.kind-config.yaml").unlink(missing_ok=True)
     if not list(kind_dir().glob("*.json")):  # the last of ours: the host goes back
-        done += kind_host.restore(record.host_before)
+        done += kind_host.restore(record.host_before, record.engine)
     return done
 
 
@@ -356,12 +362,12 @@ class KindClusterProvider:
                 )
             pid = os.getpid()
             self.record = KindRecord(
-                self.name, engine, pid, start_time_of(pid) or 0, kind_host.snapshot()
+                self.name, engine, pid, start_time_of(pid) or 0, kind_host.snapshot(engine)
             )
             self.record.write()  # before anything exists: cleanup finds it after a kill -9
             if engine == "podman" and not kind_host.LIB_MODULES.exists():
                 kind_host.LIB_MODULES.mkdir(parents=True)  # kind mounts it read-only
-            config = kind_dir() / f"{self.name}.config.json"
+            config = kind_dir() / f"{self.name}.kind-config.yaml"  # JSON is YAML; not a record
             config.write_text(json.dumps(cluster_config(self.workers, self.image)))
             started = time.monotonic()
             kind.run(

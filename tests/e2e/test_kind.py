@@ -6,9 +6,11 @@ the cluster test also needs the node image. Each test skips saying which is miss
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,6 +44,13 @@ def _host() -> dict[str, str]:
     state["ipv6_forwarding"] = forwarding.read_text() if forwarding.exists() else ""
     state["lib_modules"] = str(kind_host.LIB_MODULES.exists())
     state["netns_mounted"] = str(kind_host.netns_mounted())
+    for engine in ("podman", "docker"):  # kind's network and node containers
+        if shutil.which(engine) and kind._engine_works(engine):
+            for what in (["network", "ls", "-q"], ["ps", "-aq"]):
+                listed = subprocess.run(
+                    [engine, *what], capture_output=True, text=True, check=False
+                )
+                state[f"{engine} {what[0]}"] = " ".join(sorted(listed.stdout.split()))
     return state
 
 
@@ -90,5 +99,116 @@ def test_a_created_cluster_is_ready_then_gone_with_the_host_as_before(
         assert nodes == [f"node/{name}-control-plane"]
     finally:
         provider.release()
+    assert name not in kind.Kind(engine).clusters()
+    assert _host() == before
+
+
+WEB = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      topologySpreadConstraints:  # one replica per worker
+      - {maxSkew: 1, topologyKey: kubernetes.io/hostname, whenUnsatisfiable: DoNotSchedule,
+         labelSelector: {matchLabels: {app: web}}}
+      containers:
+      - name: demo
+        image: localhost/pytest-chaos/demo:1.0
+        imagePullPolicy: Never
+        env: [{name: RELEASE, value: kind}]
+        ports: [{name: http, containerPort: 8080}]
+        readinessProbe: {httpGet: {path: /ready, port: 8080}, periodSeconds: 1}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probe}
+spec:
+  containers:
+  - name: toolbox
+    image: localhost/pytest-chaos/toolbox:1.0
+    imagePullPolicy: Never
+    command: [sleep, "600"]
+"""
+
+
+@pytest.mark.timeout(600)  # three nodes: create ~1-2 min on 2 cores
+def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The node image's pod network spans nodes; CoreDNS and kube-proxy serve Services."""
+    engine = _engine_or_skip()
+    if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
+        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
+    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
+    before = _host()
+    name = f"e2e-{secrets.token_hex(3)}"
+    provider = kind.KindClusterProvider(name, 2, kind.DEFAULT_NODE_IMAGE, False)
+    handle = provider.acquire()
+
+    def kubectl(*args: str, stdin: str | None = None) -> str:
+        command = [str(binary("kubectl")), "--kubeconfig", str(handle.kubeconfig), *args]
+        done = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=180, check=False
+        )
+        assert done.returncode == 0, f"{' '.join(args)}: {done.stderr}"
+        return done.stdout
+
+    try:
+        kubectl("apply", "-f", "-", stdin=WEB)
+        kubectl("rollout", "status", "deployment/web", "--timeout=150s")
+        kubectl("wait", "pod/probe", "--for=condition=Ready", "--timeout=120s")
+        pods = json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
+        workers = {p["spec"]["nodeName"] for p in pods}
+        assert workers == {f"{name}-worker", f"{name}-worker2"}
+        zones = kubectl("get", "nodes", "-L", kind.ZONE_LABEL, "--no-headers")
+        assert sorted(line.split()[-1] for line in zones.splitlines() if "worker" in line) == [
+            "a",
+            "b",
+        ]
+        urls = [f"http://{p['status']['podIP']}:8080/" for p in pods]
+        urls.append("http://web.default.svc.cluster.local/")  # CoreDNS, then kube-proxy
+        for url in urls:
+            body = kubectl("exec", "probe", "--", "curl", "-sS", "--max-time", "5", url)
+            assert "Release: kind" in body, url
+    finally:
+        provider.release()
+    assert name not in kind.Kind(engine).clusters()
+    assert _host() == before
+
+
+@pytest.mark.timeout(960)
+def test_the_kind_examples_pass_on_two_workers_and_leave_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``examples/kind`` as a user runs it: a session that creates its kind cluster, then none."""
+    engine = _engine_or_skip()
+    if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
+        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
+    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
+    before = _host()
+    name = f"examples-{secrets.token_hex(3)}"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-m", "chaos", "examples/kind", "-p", "no:cacheprovider",
+         "--chaos-cluster=kind", f"--chaos-kind-name={name}", "--chaos-kind-workers=2", "-q"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "2 passed" in run.stdout, run.stdout[-2000:]
     assert name not in kind.Kind(engine).clusters()
     assert _host() == before
