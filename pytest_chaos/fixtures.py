@@ -141,7 +141,9 @@ def steady(request: pytest.FixtureRequest) -> Iterator[Steady]:
     from pytest_chaos.steady import Steady
 
     probes = Steady(
-        lambda: request.getfixturevalue("kube"), timeline_for(request.node, request.config)
+        lambda: request.getfixturevalue("kube"),
+        timeline_for(request.node, request.config),
+        proxy_services=lambda: not request.getfixturevalue("chaos_cluster").pods_reachable,
     )
     request.node.stash[STEADY_KEY] = probes
     yield probes

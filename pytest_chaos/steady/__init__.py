@@ -17,10 +17,22 @@ if TYPE_CHECKING:
 class Steady:
     """Probes of the steady state; each ``assert_*(within=...)`` waits by watching."""
 
-    def __init__(self, kube: Callable[[], Kube], timeline: Timeline | None = None) -> None:
-        """Probe the cluster that kube() returns (resolved only when a probe needs it)."""
+    def __init__(
+        self,
+        kube: Callable[[], Kube],
+        timeline: Timeline | None = None,
+        *,
+        proxy_services: Callable[[], bool] | None = None,
+    ) -> None:
+        """Probe the cluster that kube() returns (resolved only when a probe needs it).
+
+        ``proxy_services()`` true: the test process cannot reach the pod network (kind), so
+        HTTP probes send Service URLs (``<svc>.<ns>.svc[.cluster.local]``) through the API
+        server's service proxy (``pytest_chaos.kube.service_proxy``).
+        """
         self._kube = kube
         self._timeline = timeline
+        self._proxy_services = proxy_services or (lambda: False)
         self.monitors: list[Monitor] = []
         #: Every object monitor made here (``.monitor()`` of deployment, pods, object...).
         self.object_monitors: list[ObjectMonitor] = []
@@ -113,6 +125,8 @@ class Steady:
         A failed ``assert_ok`` of a URL naming a Service (or its ClusterIP) also shows the
         Service's EndpointSlices, pods and events; each ``assert_ok`` is a timeline event.
         """
+        import httpx
+
         from pytest_chaos.durations import Duration
         from pytest_chaos.steady.http import HttpProbe, Sample
 
@@ -120,6 +134,17 @@ class Steady:
         timeline = self._timeline
 
         class TrackedHttpProbe(HttpProbe):
+            def _session_transport(self, limits: httpx.Limits) -> httpx.BaseTransport | None:
+                # A Service's DNS name works from the test process: through its ClusterIP,
+                # or the API server's proxy where the pod network is out of reach (kind).
+                from pytest_chaos.kube.service_proxy import ServiceTransport, proxy_path
+
+                if self._transport is not None or proxy_path(httpx.URL(self.url)) is None:
+                    return self._transport
+                return ServiceTransport(
+                    steady.kube(), through_api_server=steady._proxy_services(), limits=limits
+                )
+
             # Monitors are reported with the test (junit properties, summary).
             def monitor(
                 self, *, every: Duration = 0.2, max_in_flight: int | None = None

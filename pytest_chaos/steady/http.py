@@ -133,14 +133,21 @@ class HttpProbe:
         Requests through different sessions never wait for each other; ``max_connections``
         bounds the concurrent requests of this session.
         """
+        # No keep-alive: every request opens a connection, as a new client would, so a
+        # Service's changed endpoints show at once.
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=0)
         client = httpx.Client(
             headers=self._headers,
             timeout=self.timeout,
-            transport=self._transport,
+            transport=self._session_transport(limits),
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+            limits=limits,
         )
         return HttpSession(self, client)
+
+    def _session_transport(self, limits: httpx.Limits) -> httpx.BaseTransport | None:
+        """The transport of a new session (a subclass may make one per session)."""
+        return self._transport
 
     def check(self) -> Sample:
         """Send one request and judge the answer; HTTP and network errors become the Sample."""
