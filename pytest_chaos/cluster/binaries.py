@@ -146,7 +146,14 @@ COREDNS = Component(
     main_module="github.com/coredns/coredns",
     packages=("github.com/coredns/coredns",),
 )
-KIND_COMPONENTS = (KIND, KUBEADM, COREDNS)
+#: local-path-provisioner (v0.0.30) for the kind node image's default StorageClass.
+LOCAL_PATH = Component(
+    name="local-path",
+    module_dir="local-path",
+    main_module="github.com/rancher/local-path-provisioner",
+    packages=("github.com/rancher/local-path-provisioner",),
+)
+KIND_COMPONENTS = (KIND, KUBEADM, COREDNS, LOCAL_PATH)
 OPTIONAL_COMPONENTS = (ISTIO_CONTROL, *KIND_COMPONENTS)
 
 #: The Istio CRDs the local cluster installs (taken from istio.io/api's generated file).

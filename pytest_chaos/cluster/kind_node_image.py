@@ -39,7 +39,7 @@ from pytest_chaos.errors import ClusterError
 Progress = Callable[[str], None]
 
 #: Bumped whenever the recipe changes (part of the image's input hash).
-RECIPE_VERSION = "1"
+RECIPE_VERSION = "2"
 KUBERNETES_VERSION = "v1.32.5"
 NODE_IMAGE = f"localhost/pytest-chaos/kind-node:{KUBERNETES_VERSION}"
 #: The label carrying the hash of the inputs an image was built from.
@@ -56,6 +56,8 @@ KUBEADM_IMAGES = {
     "coredns": "registry.k8s.io/coredns/coredns:v1.11.3",
     "pause": "registry.k8s.io/pause:3.10",
 }
+#: The default StorageClass's provisioner, preloaded (kind applies /kind/manifests/default-storage).
+STORAGE_IMAGE = "localhost/pytest-chaos/local-path-provisioner:v0.0.30"
 #: The node's Debian packages (kind's base image installs the same set, less NFS/iSCSI/fuse).
 ROOTFS_PACKAGES = (
     "systemd", "systemd-sysv", "dbus", "containerd", "runc", "containernetworking-plugins",
@@ -167,7 +169,13 @@ def kind_module_dir() -> Path:
 def _component_keys() -> list[str]:
     return [
         binaries.cache_key(c)
-        for c in (binaries.KUBERNETES, binaries.ETCD, binaries.KUBEADM, binaries.COREDNS)
+        for c in (
+            binaries.KUBERNETES,
+            binaries.ETCD,
+            binaries.KUBEADM,
+            binaries.COREDNS,
+            binaries.LOCAL_PATH,
+        )
     ]
 
 
@@ -257,10 +265,33 @@ def _kind_files(context: Path) -> None:
     )
     (context / "etc" / "containerd" / "cri-base.json").write_text(cri_base_spec())
     (context / "kind" / "version").write_text(KUBERNETES_VERSION)
+    manifests = context / "kind" / "manifests"
+    manifests.mkdir(parents=True, exist_ok=True)
+    (manifests / "default-storage.yaml").write_text(storage_manifest())
     script = context / "kind" / "bin" / "pytest-chaos-cni.sh"
     script.write_text(CNI_SCRIPT)
     script.chmod(0o755)
     (context / "etc" / "systemd" / "system" / "pytest-chaos-cni.service").write_text(CNI_UNIT)
+
+
+def storage_manifest() -> str:
+    """The local-path manifest kind ships (``const_storage.go``), with our images in it.
+
+    The provisioner is ours (built from ``tools/local-path``); its helper pods, which only run
+    ``mkdir`` and ``rm`` in a shell, use the toolbox image.
+    """
+    source = kind_module_dir() / "pkg" / "build" / "nodeimage" / "const_storage.go"
+    text = source.read_text()
+    start = text.find("const defaultStorageManifest = `")
+    if start < 0:
+        raise ClusterError(f"{source}: no defaultStorageManifest (kind changed its layout)")
+    body = text[start + len("const defaultStorageManifest = `") :]
+    body = body.replace("` + storageProvisionerImage + `", STORAGE_IMAGE)
+    body = body.replace("` + storageHelperImage + `", images.TOOLBOX_IMAGE)
+    end = body.find("`")
+    if end < 0 or "storageProvisionerImage" in body[:end] or "storageHelperImage" in body[:end]:
+        raise ClusterError(f"{source}: the storage manifest is not where it was expected")
+    return body[:end].lstrip("\n")
 
 
 def _one_binary_image(reference: str, binary: Path, *, at: str | None = None) -> bytes:
@@ -296,6 +327,8 @@ def _node_images(directory: Path, say: Progress) -> None:
             entrypoint=["/usr/local/bin/kube-proxy"],
         )
     )
+    provisioner = _one_binary_image(STORAGE_IMAGE, binaries.binary("local-path-provisioner"))
+    (directory / "local-path-provisioner.tar").write_bytes(provisioner)
     ours = images.build(progress=say).archives  # the toolbox faults run, and the demo app
     for reference in (images.TOOLBOX_IMAGE, images.DEMO_IMAGE):
         shutil.copyfile(ours[reference], directory / ours[reference].name)

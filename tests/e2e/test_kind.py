@@ -140,6 +140,25 @@ spec:
     image: localhost/pytest-chaos/toolbox:1.0
     imagePullPolicy: Never
     command: [sleep, "600"]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 10Mi}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: writer}
+spec:
+  containers:
+  - name: toolbox
+    image: localhost/pytest-chaos/toolbox:1.0
+    imagePullPolicy: Never
+    command: [sh, -c, "echo kept > /data/file && sleep 600"]
+    volumeMounts: [{name: data, mountPath: /data}]
+  volumes: [{name: data, persistentVolumeClaim: {claimName: data}}]
 """
 
 
@@ -147,7 +166,8 @@ spec:
 def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The node image's pod network spans nodes; CoreDNS and kube-proxy serve Services."""
+    """The node image's pod network spans nodes; CoreDNS and kube-proxy serve Services; a
+    claim binds."""
     engine = _engine_or_skip()
     if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
         pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
@@ -182,6 +202,10 @@ def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(
         for url in urls:
             body = kubectl("exec", "probe", "--", "curl", "-sS", "--max-time", "5", url)
             assert "Release: kind" in body, url
+        # The default StorageClass binds a claim (local-path-provisioner, built here).
+        kubectl("wait", "pod/writer", "--for=condition=Ready", "--timeout=120s")
+        assert kubectl("get", "pvc", "data", "-o", "jsonpath={.status.phase}") == "Bound"
+        assert kubectl("exec", "writer", "--", "cat", "/data/file").strip() == "kept"
     finally:
         provider.release()
     assert name not in kind.Kind(engine).clusters()

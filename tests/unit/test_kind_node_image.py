@@ -61,3 +61,12 @@ def test_a_host_without_mmdebstrap_is_told_which_package_to_install(
     assert kind_node_image.missing_commands() == {"mmdebstrap": "mmdebstrap", "ctr": "containerd"}
     with pytest.raises(ClusterError, match=r"needs mmdebstrap, ctr: apt-get install -y containerd"):
         kind_node_image.build("podman")
+
+
+def test_the_storage_manifest_is_kinds_with_our_images() -> None:
+    manifest = kind_node_image.storage_manifest()
+
+    assert "provisioner: rancher.io/local-path" in manifest
+    assert f"image: {kind_node_image.STORAGE_IMAGE}" in manifest
+    assert "image: localhost/pytest-chaos/toolbox:1.0" in manifest  # the helper pods
+    assert "kindest" not in manifest  # nothing to pull
