@@ -33,15 +33,39 @@ def timed(command: list[str]) -> float:
     return round(time.monotonic() - started, 2)
 
 
+def _rss_kib_by_pid() -> tuple[dict[int, int], dict[int, int]]:
+    """Every process's parent and resident set (KiB), from /proc."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            fields = {
+                k: v.split()
+                for k, _, v in (
+                    ln.partition(":") for ln in (proc / "status").read_text().splitlines()
+                )
+            }
+        except OSError:
+            continue
+        pid = int(proc.name)
+        parents[pid] = int(fields["PPid"][0])
+        rss[pid] = int(fields["VmRSS"][0]) if "VmRSS" in fields else 0
+    return parents, rss
+
+
 def node_rss_mib(engine: str, name: str) -> float:
-    """Sum of the RSS of every process in the cluster's node containers (from /proc)."""
+    """Sum of the RSS of every process in the cluster's node containers: each node's init and
+    all its descendants (systemd, containerd, kubelet, the shims and the pods' processes)."""
     ids = subprocess.run(
         [engine, "ps", "-q", "--filter", f"label=io.x-k8s.kind.cluster={name}"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    total = 0
+    parents, rss = _rss_kib_by_pid()
+    tops = set()
     for container in ids:
         top = subprocess.run(
             [engine, "inspect", "-f", "{{.State.Pid}}", container],
@@ -49,20 +73,16 @@ def node_rss_mib(engine: str, name: str) -> float:
             text=True,
             check=True,
         ).stdout.strip()
-        # the container's processes: every one sharing its init's pid namespace
-        ns = Path(f"/proc/{top}/ns/pid").resolve()
-        for proc in Path("/proc").iterdir():
-            if not proc.name.isdigit():
-                continue
-            try:
-                if (proc / "ns" / "pid").resolve() != ns:
-                    continue
-                for line in (proc / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-            except OSError:
-                continue
-    return round(total / 1024, 1)
+        tops.add(int(top))
+
+    def inside(pid: int) -> bool:
+        while pid > 1:
+            if pid in tops:
+                return True
+            pid = parents.get(pid, 0)
+        return False
+
+    return round(sum(kib for pid, kib in rss.items() if inside(pid)) / 1024, 1)
 
 
 def create_delete(engine: str, workers: int) -> dict[str, Any]:
