@@ -247,6 +247,21 @@ class Kind:
         return [line.strip() for line in out.splitlines() if line.strip()]
 
 
+def _wait_for_cluster_dns(engine: str, name: str, env: dict[str, str]) -> None:
+    """Wait (bounded) until the cluster's CoreDNS Deployment is available, run on its node."""
+    argv = [
+        engine, "exec", f"{name}-control-plane", "kubectl",
+        "--kubeconfig=/etc/kubernetes/admin.conf", "-n", "kube-system",
+        "rollout", "status", "deployment/coredns", "--timeout=120s",
+    ]  # fmt: skip
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=150, env=env, check=False)
+    if result.returncode != 0:
+        raise ClusterError(
+            f"kind cluster {name!r}: CoreDNS did not become available within 120 s "
+            f"(`{' '.join(argv)}`): {(result.stderr or result.stdout).strip()[-1000:]}"
+        )
+
+
 def delete_recorded(record: KindRecord) -> list[str]:
     """Delete a recorded cluster and put the host back as it was before it; forget the record."""
     done = []
@@ -382,6 +397,13 @@ class KindClusterProvider:
                 "--wait",
                 "180s",
             )
+            # `--wait` covers the nodes only: Service names resolve once CoreDNS is available.
+            try:
+                _wait_for_cluster_dns(engine, self.name, kind.env())
+            except ClusterError:
+                delete_recorded(self.record)  # half-made: nothing of it is left behind
+                self.record = None
+                raise
             self.created_seconds = time.monotonic() - started
             how = f"created in {self.created_seconds:.1f}s"
         return ClusterHandle(
@@ -389,7 +411,7 @@ class KindClusterProvider:
             kubeconfig,
             f"kind-{self.name}",
             f"kind cluster {self.name!r} on {engine} ({how})",
-            network_policies=None,
+            network_policies=self.network_policies(),
             pods_reachable=False,  # inside the node containers' network
         )
 
@@ -429,8 +451,8 @@ class KindClusterProvider:
         return []
 
     def network_policies(self) -> str | None:
-        """Unknown: kindnetd enforces them from kind v0.24, our static bridge CNI does not."""
-        return None
+        """Nothing enforces them on our node image (a bridge); unknown on another one."""
+        return "" if self.image == DEFAULT_NODE_IMAGE else None
 
 
 __all__ = [

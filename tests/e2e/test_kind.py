@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,17 @@ def _engine_or_skip() -> str:
     except ClusterError as exc:
         pytest.skip(str(exc))
     return engine
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The engine, with kind and our node image (else the test skips, saying which is missing);
+    the session's state goes under tmp_path."""
+    found = _engine_or_skip()
+    if not kind.image_present(found, kind.DEFAULT_NODE_IMAGE):
+        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {found} (docs/kind.md)")
+    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path / "state"))
+    return found
 
 
 def _host() -> dict[str, str]:
@@ -70,13 +82,7 @@ def test_a_session_refused_for_a_missing_node_image_leaves_nothing(
     assert _host() == before
 
 
-def test_a_created_cluster_is_ready_then_gone_with_the_host_as_before(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = _engine_or_skip()
-    if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
-        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
-    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
+def test_a_created_cluster_is_ready_then_gone_with_the_host_as_before(engine: str) -> None:
     before = _host()
     name = f"e2e-{secrets.token_hex(3)}"
     provider = kind.KindClusterProvider(name, 0, kind.DEFAULT_NODE_IMAGE, False)
@@ -163,15 +169,9 @@ spec:
 
 
 @pytest.mark.timeout(600)  # three nodes: create ~1-2 min on 2 cores
-def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(engine: str) -> None:
     """The node image's pod network spans nodes; CoreDNS and kube-proxy serve Services; a
     claim binds."""
-    engine = _engine_or_skip()
-    if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
-        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
-    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
     before = _host()
     name = f"e2e-{secrets.token_hex(3)}"
     provider = kind.KindClusterProvider(name, 2, kind.DEFAULT_NODE_IMAGE, False)
@@ -213,14 +213,8 @@ def test_pods_on_two_workers_reach_each_other_and_a_service_by_name(
 
 
 @pytest.mark.timeout(960)
-def test_the_kind_examples_pass_on_two_workers_and_leave_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_kind_examples_pass_on_two_workers_and_leave_nothing(engine: str) -> None:
     """``examples/kind`` as a user runs it: a session that creates its kind cluster, then none."""
-    engine = _engine_or_skip()
-    if not kind.image_present(engine, kind.DEFAULT_NODE_IMAGE):
-        pytest.skip(f"the node image {kind.DEFAULT_NODE_IMAGE} is not in {engine} (docs/kind.md)")
-    monkeypatch.setenv("PYTEST_CHAOS_STATE_DIR", str(tmp_path))
     before = _host()
     name = f"examples-{secrets.token_hex(3)}"
     run = subprocess.run(
@@ -234,5 +228,55 @@ def test_the_kind_examples_pass_on_two_workers_and_leave_nothing(
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "2 passed" in run.stdout, run.stdout[-2000:]
+    assert name not in kind.Kind(engine).clusters()
+    assert _host() == before
+
+
+SLEEPER = """
+import os, pathlib, time
+
+def test_holds_the_cluster(kube):
+    pathlib.Path(os.environ["KIND_E2E_MARK"]).write_text("up")
+    time.sleep(600)  # until the test kills this session
+"""
+
+
+@pytest.mark.timeout(600)
+def test_a_session_killed_with_sigkill_is_cleaned_up_by_cleanup(
+    engine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 of a session that created its kind cluster; ``pytest-chaos cleanup`` finishes."""
+    mark = tmp_path / "up"
+    monkeypatch.setenv("KIND_E2E_MARK", str(mark))
+    (tmp_path / "test_sleeper.py").write_text(SLEEPER)
+    before = _host()
+    name = f"killed-{secrets.token_hex(3)}"
+    session = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "test_sleeper.py", "-p", "no:cacheprovider", "-q",
+         "--chaos-cluster=kind", f"--chaos-kind-name={name}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not mark.exists():
+            assert session.poll() is None, "the session ended before its cluster was up"
+            assert time.monotonic() < deadline, "no cluster within 300 s"
+            time.sleep(0.2)
+        assert name in kind.Kind(engine).clusters()
+    finally:
+        session.kill()  # SIGKILL: no teardown, no release
+        session.wait()
+    assert name in kind.Kind(engine).clusters()  # left behind by the killed session
+
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "pytest_chaos", "cleanup"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert f"deleted kind cluster {name!r}" in cleanup.stdout, cleanup.stdout + cleanup.stderr
     assert name not in kind.Kind(engine).clusters()
     assert _host() == before
