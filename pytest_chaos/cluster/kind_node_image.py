@@ -22,6 +22,7 @@ labelled with a hash of every input: a build runs again only when one of them ch
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_chaos.cluster import binaries, images
-from pytest_chaos.cluster.kind import Kind
+from pytest_chaos.cluster.kind import DEFAULT_NODE_IMAGE, Kind
 from pytest_chaos.errors import ClusterError
 
 Progress = Callable[[str], None]
@@ -41,7 +42,8 @@ Progress = Callable[[str], None]
 #: Bumped whenever the recipe changes (part of the image's input hash).
 RECIPE_VERSION = "2"
 KUBERNETES_VERSION = "v1.32.5"
-NODE_IMAGE = f"localhost/pytest-chaos/kind-node:{KUBERNETES_VERSION}"
+#: The image this builds: the kind provider's default node image.
+NODE_IMAGE = DEFAULT_NODE_IMAGE
 #: The label carrying the hash of the inputs an image was built from.
 INPUTS_LABEL = "dev.pytest-chaos.kind-node.inputs"
 #: Besides, our toolbox and demo images are preloaded (faults and examples run offline).
@@ -153,6 +155,7 @@ def missing_commands() -> dict[str, str]:
     return {cmd: pkg for cmd, pkg in BUILD_COMMANDS.items() if shutil.which(cmd) is None}
 
 
+@functools.cache
 def kind_module_dir() -> Path:
     """The kind module's source in the Go module cache (``tools/kind``'s version)."""
     source = binaries.tools_dir() / binaries.KIND.module_dir
